@@ -1,0 +1,73 @@
+# OML - one-command set-up, tests, demo and benchmarks.
+# `make test` and `make demo` install everything they need (idempotently).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.oml-installed
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup python-env node-env solc debian-text test test-chain test-fingerprint forge-test demo \
+        bench-gas bench-fingerprint bench-serve lock clean
+
+setup: python-env node-env solc debian-text
+
+# Python: torch first and pinned (a CPU wheel lies on disk; an unpinned torch
+# pulls a multi-GB CUDA build), then the whole locked working set, then us.
+python-env: $(STAMP)
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements.lock
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+node-env: node_modules/.oml-installed
+node_modules/.oml-installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# py-solc-x / ape / forge all use the same compiler: native where it can be
+# downloaded, else an adapter over the npm build (toolchain/install_solc.py).
+solc: python-env node-env
+	$(PY) toolchain/install_solc.py
+
+# Real English text for the project's own base models (see fingerprinting/data.py).
+debian-text:
+	@$(PY) -c "import fingerprinting.data as d; raise SystemExit(0 if d.text_sources_present() else 1)" 2>/dev/null || \
+	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$($(PY) -c "import fingerprinting.data as d; print(' '.join(d.DEBIAN_PACKAGES))"); }
+
+test: setup
+	$(PY) -m pytest tests -q
+	$(MAKE) forge-test
+
+test-chain: setup
+	$(PY) -m pytest tests -q -m "not ml"
+
+test-fingerprint: setup
+	$(PY) -m pytest tests -q -m ml
+
+forge-test: setup
+	forge test --offline
+
+demo: setup
+	$(PY) -m oml_chain.demo
+
+bench-gas: setup
+	$(PY) benchmarks/bench_gas.py
+
+bench-fingerprint: setup
+	$(PY) benchmarks/bench_fingerprint.py
+
+bench-serve: setup
+	$(PY) benchmarks/bench_serve.py
+
+# Re-pin the environment after a deliberate upgrade.
+lock:
+	$(PIP) freeze --exclude-editable | grep -vi '^oml' | sed 's/^torch==\(.*\)+cpu/torch==\1/' > requirements.lock
+
+clean:
+	rm -rf out build .pytest_cache cache
