@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {IOMLErrors} from "./IOMLErrors.sol";
+import {HostStake} from "../libraries/OMLTypes.sol";
+
+/// @title IHostStaking
+/// @notice Per-model host stakes: stake, top up, attestation key and endpoint, unbond, withdraw.
+/// @dev A stake is keyed by `(modelId, host)`; `host` is the staking address (it also signs vouchers).
+interface IHostStaking is IOMLErrors {
+    /// @notice The stake after this call (`amount`) would be below the model's `minimum`.
+    error StakeBelowMinimum(uint256 amount, uint256 minimum);
+    /// @notice The stake is unbonding (until `unbondingEnd`) and cannot be topped up, changed or unbonded again.
+    error StakeUnbonding(uint256 modelId, address host, uint256 unbondingEnd);
+    /// @notice `host` has no stake on `modelId`.
+    error StakeNotFound(uint256 modelId, address host);
+    /// @notice The stake is not unbonding; call `requestUnstake` first.
+    error StakeNotUnbonding(uint256 modelId, address host);
+    /// @notice The stake unlocks at `unlockTime` (= unbondingEnd + REVEAL_WINDOW); it is `now`.
+    error StakeStillLocked(uint256 now, uint256 unlockTime);
+    /// @notice The attestation signer is the zero address.
+    error StakeZeroAttestationSigner();
+    /// @notice The attestation signer was changed recently; the next change is allowed at `allowedAt`.
+    /// @dev The previous signer stays valid for slash evidence for REVEAL_WINDOW after a change, so a host
+    /// cannot escape a pending proof by rotating keys; rotations are therefore limited to one per window.
+    error StakeSignerRotationTooSoon(uint256 now, uint256 allowedAt);
+
+    /// @notice `host` added `amount` wei; its stake is now `totalStake`.
+    event HostStaked(uint256 indexed modelId, address indexed host, uint256 amount, uint256 totalStake);
+    /// @notice The host's attestation signer changed.
+    event AttestationSignerUpdated(
+        uint256 indexed modelId, address indexed host, address previousSigner, address newSigner
+    );
+    /// @notice The host's endpoint changed.
+    event EndpointUpdated(uint256 indexed modelId, address indexed host, string endpoint);
+    /// @notice The host started unbonding; the stake stays slashable until `unbondingEnd`.
+    event UnstakeRequested(uint256 indexed modelId, address indexed host, uint256 unbondingEnd);
+    /// @notice The host withdrew its stake of `amount` wei.
+    event StakeWithdrawn(uint256 indexed modelId, address indexed host, uint256 amount);
+
+    /// @notice Stake on a model, or top up an existing stake, and set the attestation signer and endpoint.
+    /// @dev The resulting stake must be at least `minHostStake`; reverts while unbonding or if the model is
+    /// inactive. Changing the signer here obeys the same rotation rule as `setAttestationSigner`.
+    /// @param modelId The model.
+    /// @param attestationSigner Key that signs the host's attestations (non-zero).
+    /// @param endpoint The host's public endpoint URL.
+    function stake(uint256 modelId, address attestationSigner, string calldata endpoint) external payable;
+
+    /// @notice Change the attestation signer (at most once per REVEAL_WINDOW; the old one stays
+    /// valid as slash evidence for REVEAL_WINDOW).
+    /// @param modelId The model.
+    /// @param signer The new non-zero signer.
+    function setAttestationSigner(uint256 modelId, address signer) external;
+
+    /// @notice Change the endpoint.
+    /// @param modelId The model.
+    /// @param endpoint The new endpoint URL.
+    function setEndpoint(uint256 modelId, string calldata endpoint) external;
+
+    /// @notice Start unbonding: `unbondingEnd = now + unbondingDelay`. The stake stays slashable until then.
+    /// @param modelId The model.
+    function requestUnstake(uint256 modelId) external;
+
+    /// @notice Withdraw the whole stake once `now >= unbondingEnd + REVEAL_WINDOW`.
+    /// @param modelId The model.
+    function withdrawStake(uint256 modelId) external;
+
+    /// @notice The stake of `host` on `modelId` (all zero if none).
+    function getStake(uint256 modelId, address host) external view returns (HostStake memory);
+
+    /// @notice The signer replaced by the last rotation and until when it is accepted in slash evidence
+    /// (compared with the commit time). Zero if none.
+    function getPreviousAttestationSigner(uint256 modelId, address host)
+        external
+        view
+        returns (address signer, uint256 validUntil);
+
+    /// @notice True when the stake is at least the minimum, not unbonding, and the model is active.
+    function isActiveHost(uint256 modelId, address host) external view returns (bool);
+}
