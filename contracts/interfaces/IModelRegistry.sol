@@ -64,7 +64,9 @@ interface IModelRegistry {
     /// @param newPrice Wei per query.
     function setPrice(uint256 modelId, uint128 newPrice) external;
 
-    /// @notice Set the key that signs permissions (owner only).
+    /// @notice Set the key that signs permissions (owner only). Permissions signed by a replaced signer stay
+    /// valid as a defence against slashing (`wasPermissionSigner`), so a rotation cannot turn a paid-for
+    /// permission into slash evidence.
     /// @param modelId The model.
     /// @param newSigner Non-zero signer address (EOA or ERC-1271 contract).
     function setPermissionSigner(uint256 modelId, address newSigner) external;
@@ -88,6 +90,9 @@ interface IModelRegistry {
     /// @param modelId The model.
     /// @return The model's parameters plus owner and active flag.
     function getModel(uint256 modelId) external view returns (Model memory);
+
+    /// @notice Whether `signer` was once the model's permission signer and has been replaced.
+    function wasPermissionSigner(uint256 modelId, address signer) external view returns (bool);
 
     /// @notice Number of models registered so far (the highest id).
     function modelCount() external view returns (uint256);

@@ -106,6 +106,10 @@ struct SlashEvidence {
 /// @title OMLTypes
 /// @notice EIP-712 type hashes and struct hashing shared by the OML contracts.
 library OMLTypes {
+    /// @notice Seconds a slash commitment may be revealed after it is made, and the extra lock on stake
+    /// withdrawal after unbonding ends.
+    uint256 internal constant REVEAL_WINDOW = 1 days;
+
     /// @notice EIP-712 type hash of `Permission(uint256 modelId,address host,bytes32 queryHash,uint256 seq)`.
     bytes32 internal constant PERMISSION_TYPEHASH =
         keccak256("Permission(uint256 modelId,address host,bytes32 queryHash,uint256 seq)");

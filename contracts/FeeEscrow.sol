@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IFeeEscrow} from "./interfaces/IFeeEscrow.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+import {Model, OMLTypes, Voucher} from "./libraries/OMLTypes.sol";
+
+/// @title FeeEscrow
+/// @notice Host fee escrows, voucher settlement and model revenue (one concern of `OML`).
+abstract contract FeeEscrow is ModelRegistry, IFeeEscrow, EIP712, ReentrancyGuardTransient {
+    /// @dev One host's escrow on one model; `balance`, `settled` and `thawEnd` share a slot so that a
+    /// settlement touches one slot of escrow state.
+    struct EscrowAccount {
+        uint128 balance;
+        uint64 settled;
+        uint64 thawEnd;
+        uint128 thawing;
+    }
+
+    mapping(uint256 modelId => mapping(address host => EscrowAccount)) private _escrows;
+    mapping(uint256 modelId => uint256 amount) private _revenue;
+
+    /// @inheritdoc IFeeEscrow
+    function depositEscrow(uint256 modelId) external payable {
+        _model(modelId);
+        require(msg.value != 0, EscrowZeroDeposit());
+        EscrowAccount storage e = _escrows[modelId][msg.sender];
+        uint256 balance = e.balance + msg.value;
+        e.balance = SafeCast.toUint128(balance);
+        emit EscrowDeposited(modelId, msg.sender, msg.value, balance);
+    }
+
+    /// @inheritdoc IFeeEscrow
+    function settle(Voucher calldata v, bytes calldata hostSignature) external {
+        require(v.count <= type(uint64).max, VoucherCountTooLarge(v.count, type(uint64).max));
+        EscrowAccount storage e = _escrows[v.modelId][v.host];
+        uint256 settled = e.settled;
+        require(v.count > settled, VoucherCountNotIncreasing(v.count, settled));
+        require(
+            SignatureChecker.isValidSignatureNowCalldata(
+                v.host, _hashTypedDataV4(OMLTypes.hashVoucher(v)), hostSignature
+            ),
+            VoucherInvalidSignature(v.modelId, v.host)
+        );
+        _settle(v, e, settled);
+    }
+
+    /// @inheritdoc IFeeEscrow
+    function requestEscrowWithdrawal(uint256 modelId, uint256 amount) external {
+        Model storage m = _model(modelId);
+        require(amount != 0, EscrowZeroWithdrawal());
+        EscrowAccount storage e = _escrows[modelId][msg.sender];
+        require(amount <= e.balance, EscrowInsufficient(amount, e.balance));
+        uint256 thawEnd = block.timestamp + m.unbondingDelay;
+        e.thawing = SafeCast.toUint128(amount);
+        e.thawEnd = SafeCast.toUint64(thawEnd);
+        emit EscrowWithdrawalRequested(modelId, msg.sender, amount, thawEnd);
+    }
+
+    /// @inheritdoc IFeeEscrow
+    function withdrawEscrow(uint256 modelId) external nonReentrant {
+        EscrowAccount storage e = _escrows[modelId][msg.sender];
+        require(e.thawing != 0, NothingToWithdraw());
+        require(block.timestamp >= e.thawEnd, EscrowStillThawing(block.timestamp, e.thawEnd));
+        _withdrawEscrow(modelId, msg.sender, e);
+    }
+
+    /// @inheritdoc IFeeEscrow
+    function withdrawRevenue(uint256 modelId) external nonReentrant {
+        address recipient = _model(modelId).revenueRecipient;
+        require(msg.sender == recipient, RevenueNotRecipient(modelId, msg.sender, recipient));
+        uint256 amount = _revenue[modelId];
+        require(amount != 0, NothingToWithdraw());
+        _revenue[modelId] = 0;
+        emit RevenueWithdrawn(modelId, recipient, amount);
+        Address.sendValue(payable(recipient), amount);
+    }
+
+    /// @inheritdoc IFeeEscrow
+    function getEscrow(uint256 modelId, address host)
+        external
+        view
+        returns (uint256 balance, uint256 thawingAmount, uint256 thawEnd)
+    {
+        EscrowAccount storage e = _escrows[modelId][host];
+        return (e.balance, e.thawing, e.thawEnd);
+    }
+
+    /// @inheritdoc IFeeEscrow
+    function settledCount(uint256 modelId, address host) external view returns (uint256) {
+        return _escrows[modelId][host].settled;
+    }
+
+    /// @inheritdoc IFeeEscrow
+    function revenueOf(uint256 modelId) external view returns (uint256) {
+        return _revenue[modelId];
+    }
+
+    /// @dev Move `(count − settled) × price` from escrow to revenue (signature and count already checked).
+    function _settle(Voucher calldata v, EscrowAccount storage e, uint256 settled) private {
+        uint256 queries = v.count - settled;
+        uint256 amount = queries * _model(v.modelId).pricePerQuery;
+        uint256 balance = e.balance;
+        require(amount <= balance, EscrowInsufficient(amount, balance));
+        // casting to 'uint128' is safe because amount ≤ balance < 2^128
+        // forge-lint: disable-next-line(unsafe-typecast)
+        e.balance = uint128(balance - amount);
+        // casting to 'uint64' is safe because `settle` checked count ≤ 2^64 − 1
+        // forge-lint: disable-next-line(unsafe-typecast)
+        e.settled = uint64(v.count);
+        _revenue[v.modelId] += amount;
+        emit VoucherSettled(v.modelId, v.host, v.count, queries, amount);
+    }
+
+    /// @dev Pay `min(thawing, balance)` and clear the request.
+    function _withdrawEscrow(uint256 modelId, address host, EscrowAccount storage e) private {
+        uint256 balance = e.balance;
+        uint256 amount = e.thawing < balance ? e.thawing : balance;
+        // casting to 'uint128' is safe because amount ≤ balance < 2^128
+        // forge-lint: disable-next-line(unsafe-typecast)
+        e.balance = uint128(balance - amount);
+        e.thawing = 0;
+        e.thawEnd = 0;
+        emit EscrowWithdrawn(modelId, host, amount);
+        if (amount != 0) Address.sendValue(payable(host), amount);
+    }
+
+    /// @dev Add `amount` to a model's revenue (used by slashing for the treasury share).
+    function _creditRevenue(uint256 modelId, uint256 amount) internal {
+        _revenue[modelId] += amount;
+    }
+}
