@@ -1,0 +1,229 @@
+"""One exception root for OML, and the decoder that turns a contract revert into one.
+
+Every class subclasses `OMLError` and the built-in that matches its meaning, so
+callers may catch either. A contract revert becomes a `ContractError` subclass
+(chosen per Solidity error in `ERROR_TABLE` below) carrying `.error` (the Solidity
+name) and `.values` (the decoded arguments by name); its message says what
+failed, with the values, and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+
+
+class OMLError(Exception):
+    """Root of every error raised by OML."""
+
+
+class ConfigError(OMLError, ValueError):
+    """A bad setting or argument (wrong type, range, missing file)."""
+
+
+class SignatureError(OMLError, ValueError):
+    """A malformed or invalid signature or key."""
+
+
+class RPCUnavailable(OMLError, ConnectionError):
+    """The JSON-RPC endpoint cannot be reached."""
+
+    def __init__(self, url: str, cause: BaseException | None = None):
+        super().__init__(
+            f"cannot reach the Ethereum RPC at {url} ({cause.__class__.__name__ if cause else 'no answer'}"
+            f"{': ' + str(cause) if cause else ''}); check the RPC URL, or start a local chain with `oml chain up`"
+        )
+        self.url = url
+
+
+class DeploymentNotFound(OMLError, LookupError):
+    """No OML deployment is recorded for this chain."""
+
+
+class CompileError(OMLError, RuntimeError):
+    """solc failed to compile contracts/."""
+
+
+class TransactionFailed(OMLError, RuntimeError):
+    """A transaction was mined but reverted without decodable reason (out of gas, plain revert)."""
+
+
+# --- contract reverts ------------------------------------------------------------------------------
+
+
+class ContractError(OMLError):
+    """A Solidity custom error raised by the OML contract."""
+
+    def __init__(self, error: str, values: Mapping[str, Any], hint: str = ""):
+        self.error = error
+        self.values = dict(values)
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in self.values.items())
+        msg = f"{error}({shown})"
+        if hint:
+            msg += f": {hint.format(**{k: _show(v) for k, v in self.values.items()})}"
+        super().__init__(msg)
+
+
+class ContractValueError(ContractError, ValueError):
+    """Bad argument or amount (too small, out of range, wrong count)."""
+
+
+class ContractPermissionError(ContractError, PermissionError):
+    """The sender is not allowed to do this (not the owner, not the prover, …)."""
+
+
+class ContractLookupError(ContractError, LookupError):
+    """The thing referred to does not exist (model, stake, commitment)."""
+
+
+class ContractStateError(ContractError, RuntimeError):
+    """Not allowed in the current state (too early, too late, already done, inactive)."""
+
+
+class ContractSignatureError(ContractError, SignatureError):
+    """A signature or proof did not verify on chain."""
+
+
+class ContractTransferError(ContractError, ConnectionError):
+    """Sending ETH failed (the receiver rejected it)."""
+
+
+class UnknownContractError(ContractError, RuntimeError):
+    """Revert data that does not match any error of the OML ABI."""
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, (bytes, bytearray)):
+        return "0x" + bytes(v).hex()
+    return str(v)
+
+
+def _canonical_type(inp: Mapping[str, Any]) -> str:
+    t = inp["type"]
+    if t.startswith("tuple"):
+        inner = ",".join(_canonical_type(c) for c in inp["components"])
+        return f"({inner}){t[5:]}"
+    return t
+
+
+class RevertDecoder:
+    """Maps 4-byte selectors of an ABI's custom errors to Python exceptions."""
+
+    def __init__(self, abi: Iterable[Mapping[str, Any]], table: Mapping[str, tuple[type[ContractError], str]]):
+        self.table = dict(table)
+        self.errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for item in abi:
+            if item.get("type") != "error":
+                continue
+            types = [_canonical_type(i) for i in item["inputs"]]
+            sig = f"{item['name']}({','.join(types)})"
+            self.errors[keccak(text=sig)[:4]] = (item["name"], [i["name"] for i in item["inputs"]], types)
+
+    def names(self) -> set[str]:
+        return {name for name, _, _ in self.errors.values()}
+
+    def decode(self, data: bytes | str | None) -> ContractError | None:
+        """The exception for `data` (revert bytes), or None when there is no revert data."""
+        if isinstance(data, str):
+            data = bytes.fromhex(data.removeprefix("0x"))
+        if not data:
+            return None
+        selector, body = bytes(data[:4]), bytes(data[4:])
+        if selector == bytes.fromhex("08c379a0"):  # Error(string)
+            (reason,) = abi_decode(["string"], body)
+            return UnknownContractError("Error", {"reason": reason}, "the contract reverted with a message")
+        if selector == bytes.fromhex("4e487b71"):  # Panic(uint256)
+            (code,) = abi_decode(["uint256"], body)
+            return UnknownContractError("Panic", {"code": code}, "an assertion or arithmetic check failed in the contract")
+        if selector not in self.errors:
+            return UnknownContractError("UnknownError", {"data": bytes(data)},
+                                        "revert data matches no error of the OML ABI; is the ABI up to date?")
+        name, arg_names, types = self.errors[selector]
+        raw = abi_decode(types, body)
+        values = {n or f"arg{i}": _normalize(v, t) for i, (n, v, t) in enumerate(zip(arg_names, raw, types))}
+        cls, hint = self.table.get(name, (UnknownContractError, ""))
+        return cls(name, values, hint)
+
+
+def _normalize(v: Any, t: str) -> Any:
+    if t == "address":
+        return to_checksum_address(v)
+    return v
+
+
+V, P, L, S, G = (ContractValueError, ContractPermissionError, ContractLookupError, ContractStateError,
+                 ContractSignatureError)
+
+# Every custom error of the OML ABI: (exception class, what to do). `{name}` fields take the decoded values.
+# tests/test_errors.py checks that this table covers the compiled ABI exactly.
+ERROR_TABLE: dict[str, tuple[type[ContractError], str]] = {
+    "NothingToWithdraw": (L, "there is nothing to withdraw for this caller; check the balance view first"),
+    # model registry
+    "ModelNotFound": (L, "model {modelId} does not exist; ids start at 1 (see modelCount)"),
+    "ModelNotOwner": (P, "only the owner {owner} may change model {modelId}; send from that account"),
+    "ModelInactive": (S, "model {modelId} is inactive and takes no new stake; ask its owner to reactivate it"),
+    "ModelBpsOutOfRange": (V, "basis points must be at most 10000 (100%); got {bps}"),
+    "ModelZeroSlashBps": (V, "slash_bps must be at least 1, or a slash would take nothing"),
+    "ModelZeroPermissionSigner": (V, "set a non-zero permission signer address"),
+    "ModelZeroRevenueRecipient": (V, "set a non-zero revenue recipient address"),
+    "ModelZeroFingerprintRoot": (V, "set the Merkle root of the fingerprint file (oml fingerprint commit)"),
+    "ModelZeroFingerprintCount": (V, "set the number of fingerprints (at least 1)"),
+    "ModelZeroMinHostStake": (V, "set a non-zero minimum host stake, or hosts have nothing to lose"),
+    "ModelZeroOwner": (V, "the new owner must be a non-zero address"),
+    # staking
+    "StakeBelowMinimum": (V, "the stake would be {amount} wei but the model needs at least {minimum} wei; send more"),
+    "StakeUnbonding": (S, "the stake of {host} on model {modelId} is unbonding until {unbondingEnd}; "
+                          "wait and withdraw, then stake again"),
+    "StakeNotFound": (L, "{host} has no stake on model {modelId}; stake first"),
+    "StakeNotUnbonding": (S, "call request_unstake for model {modelId} first"),
+    "StakeStillLocked": (S, "the stake unlocks at {unlockTime} (unbonding end + reveal window); it is {now}; "
+                            "wait until then"),
+    "StakeZeroAttestationSigner": (V, "pass a non-zero attestation signer address"),
+    "StakeSignerRotationTooSoon": (S, "the attestation signer may change again at {allowedAt} (now {now}); wait"),
+    # escrow
+    "EscrowZeroDeposit": (V, "deposit a positive amount of wei"),
+    "EscrowInsufficient": (V, "needs {needed} wei of escrow but {available} wei is there; deposit more escrow"),
+    "EscrowStillThawing": (S, "the escrow withdrawal thaws at {thawEnd}; it is {now}; wait until then"),
+    "EscrowZeroWithdrawal": (V, "request a positive amount"),
+    "VoucherCountNotIncreasing": (V, "voucher count {count} is not above the settled count {settled}; "
+                                     "settle a newer voucher"),
+    "VoucherCountTooLarge": (V, "voucher count {count} exceeds the maximum {max}"),
+    "VoucherInvalidSignature": (G, "the voucher for model {modelId} is not signed by host {host} under this "
+                                   "contract's domain; re-sign it with the host's staking key"),
+    "RevenueNotRecipient": (P, "only the revenue recipient {recipient} of model {modelId} may withdraw; "
+                               "send from that account"),
+    # slashing
+    "SlashCommitmentExists": (S, "commitment {commitment} is already recorded; reveal it or wait until it expires"),
+    "SlashCommitmentNotFound": (L, "no commitment {commitment}; commit first (or it was already revealed)"),
+    "SlashNotCommitter": (P, "only the prover {prover} who committed may reveal; send from that account"),
+    "SlashCommitmentMismatch": (V, "the evidence or the sender differs from what was committed; reveal exactly "
+                                   "the committed evidence from the committing account"),
+    "SlashRevealTooEarly": (S, "reveal in a block after the commit block {commitBlock} (this is block {block}); "
+                               "wait for the next block"),
+    "SlashCommitmentExpired": (S, "the commitment expired at {expiry} (now {now}); commit again"),
+    "SlashStakeNotSlashable": (S, "the stake of {host} on model {modelId} stopped being slashable at "
+                                  "{unbondingEnd}, before the commit at {commitTime}"),
+    "SlashNothingToSlash": (S, "{host} has no stake left on model {modelId}"),
+    "SlashFingerprintIndexOutOfRange": (V, "fingerprint index {index} is not below the model's count {count}"),
+    "SlashFingerprintBurned": (S, "fingerprint {index} of model {modelId} was already revealed; use another"),
+    "SlashInvalidMerkleProof": (G, "the fingerprint leaf or proof does not match the model's fingerprint root; "
+                                   "build the proof from the committed fingerprint file"),
+    "SlashInvalidAttestation": (G, "the attestation is not signed by the host's attestation signer over this "
+                                   "evidence (query, response, permission, seq)"),
+    "SlashResponseMismatch": (V, "the attested response does not start with the fingerprint response"),
+    "SlashPermissionValid": (S, "the host held a valid permission for this query: no misuse to prove"),
+    # OpenZeppelin errors the contract can surface
+    "ReentrancyGuardReentrantCall": (S, "reentrant call rejected"),
+    "FailedCall": (ContractTransferError, "an ETH transfer failed; the receiving account rejected it"),
+    "InsufficientBalance": (V, "the contract balance {balance} is below {needed}"),
+    "AddressEmptyCode": (V, "{target} has no code"),
+    "ECDSAInvalidSignature": (G, "invalid ECDSA signature"),
+    "ECDSAInvalidSignatureLength": (G, "a signature is 65 bytes, got {length}"),
+    "ECDSAInvalidSignatureS": (G, "signature s value is in the upper half order (malleable); re-sign"),
+    "SafeCastOverflowedUintDowncast": (V, "value {value} does not fit in {bits} bits"),
+    "InvalidShortString": (V, "invalid short string"),
+    "StringTooLong": (V, "string too long: {str}"),
+}
+del V, P, L, S, G

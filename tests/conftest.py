@@ -1,0 +1,57 @@
+"""Shared pytest fixtures. Chain fixtures start a real anvil once per session (only when a test asks)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+# --- chain -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def anvil_node():
+    """A real anvil on a free port, stopped at the end of the session."""
+    from oml_chain.anvil import start_anvil
+
+    node = start_anvil()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def w3(anvil_node):
+    from web3 import Web3
+
+    return Web3(Web3.HTTPProvider(anvil_node.url, request_kwargs={"timeout": 30}))
+
+
+@pytest.fixture(scope="session")
+def dev_keys():
+    """anvil's ten funded dev keys (default mnemonic)."""
+    from oml_chain.anvil import DEV_KEYS
+
+    return list(DEV_KEYS)
+
+
+@pytest.fixture(scope="session")
+def oml_artifacts():
+    from oml_chain.artifacts import compile_contracts
+
+    return compile_contracts()
+
+
+@pytest.fixture(scope="session")
+def oml_address(w3, dev_keys, oml_artifacts):
+    """OML deployed once per session by dev key 9; tests isolate themselves with `chain_snapshot`."""
+    from oml_chain.deploy import deploy_contract
+
+    address, _ = deploy_contract(w3, dev_keys[9], oml_artifacts["OML"])
+    return address
+
+
+@pytest.fixture()
+def chain_snapshot(w3):
+    """Revert the chain (state and time) to where it was before the test."""
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    yield
+    w3.provider.make_request("evm_revert", [snap])
