@@ -127,7 +127,8 @@ class OMLContract:
         tx: dict[str, Any] = {"from": sender, "value": value, "chainId": self.chain_id}
         try:
             if gas is None:
-                estimate = self._rpc(lambda: fn.estimate_gas({"from": sender, "value": value}))
+                # "pending": the state and block number the transaction will meet (next block on anvil)
+                estimate = self._rpc(lambda: fn.estimate_gas({"from": sender, "value": value}, "pending"))
                 gas = int(estimate * self.gas_margin) + 10_000
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             self._reraise(exc)

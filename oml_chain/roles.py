@@ -11,7 +11,7 @@ from eth_abi import encode as abi_encode
 
 from .client import OMLContract, TxResult
 from .eip712 import Signer, keccak, permission_hash, text_hash
-from .errors import ConfigError
+from .errors import ConfigError, ContractStateError
 from .merkle import FingerprintLeaf, FingerprintTree
 from .types import SLASH_EVIDENCE_ABI_TYPE, ModelId, ModelParams, SlashEvidence, Voucher
 
@@ -137,16 +137,22 @@ class ProverClient(OMLContract):
     def reveal(self, commitment: bytes, evidence: SlashEvidence) -> TxResult:
         return self.transact("reveal", commitment, evidence.to_abi())
 
-    def prove(self, evidence: SlashEvidence, poll: float = 0.05, timeout: float = 120.0) -> TxResult:
-        """Commit, wait for a later block, reveal. Returns the reveal's result (HostSlashed event)."""
+    def prove(self, evidence: SlashEvidence, poll: float = 0.2, timeout: float = 120.0) -> TxResult:
+        """Commit, then reveal in a later block (retrying while the chain has not moved on).
+
+        Returns the reveal's result (HostSlashed event). On an automining chain the reveal is simply
+        the next transaction; on a chain with a block time it waits for the next block.
+        """
         c = self.commitment(evidence)
-        committed = self.commit(c)
+        self.commit(c)
         deadline = time.monotonic() + timeout
-        while self._rpc(lambda: self.w3.eth.block_number) <= committed.block_number:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no block after the commit block {committed.block_number} within {timeout}s")
+        while True:
+            try:
+                return self.reveal(c, evidence)
+            except ContractStateError as exc:
+                if exc.error != "SlashRevealTooEarly" or time.monotonic() > deadline:
+                    raise
             time.sleep(poll)
-        return self.reveal(c, evidence)
 
     def withdraw_reward(self) -> TxResult:
         return self.transact("withdrawReward")

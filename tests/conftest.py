@@ -55,3 +55,40 @@ def chain_snapshot(w3):
     snap = w3.provider.make_request("evm_snapshot", [])["result"]
     yield
     w3.provider.make_request("evm_revert", [snap])
+
+
+@pytest.fixture()
+def world(w3, oml_address, oml_artifacts, dev_keys, chain_snapshot):
+    """Actors and one registered model on the session's OML, reverted after the test."""
+    from chain_world import make_world
+
+    return make_world(w3, oml_address, oml_artifacts["OML"].abi, dev_keys)
+
+
+@pytest.fixture()
+def staked(world):
+    """`world` with host staked at the minimum and 1 ETH of fee escrow."""
+    from chain_world import ETH, MIN_STAKE
+
+    world.host.stake(world.model_id, MIN_STAKE, "https://host.example")
+    world.host.deposit_escrow(world.model_id, ETH)
+    return world
+
+
+# --- fingerprinting: the project's own tiny base models ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_base_dir():
+    """The `tiny` base model, seed 0 (built once, then reused from $OML_CACHE or ~/.cache/oml)."""
+    from fingerprinting.base_models import build_base_model
+
+    return build_base_model("tiny", seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_other_seed_dir():
+    """An independently trained `tiny` model (seed 1, same tokenizer) for false-positive audits."""
+    from fingerprinting.base_models import build_base_model
+
+    return build_base_model("tiny", seed=1, progress=False)

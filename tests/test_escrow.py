@@ -1,0 +1,124 @@
+"""Fee escrow: deposits, voucher settlement (partial, replay across model/contract/chain), thaw, revenue."""
+
+from __future__ import annotations
+
+import pytest
+from chain_world import DELAY, ETH, PRICE, make_world
+
+from oml_chain.deploy import deploy_contract
+from oml_chain.eip712 import Domain
+from oml_chain.errors import ContractLookupError, ContractPermissionError, ContractSignatureError, \
+    ContractStateError, ContractValueError
+
+pytestmark = pytest.mark.chain
+
+
+def test_deposit_and_view(staked):
+    mid, h = staked.model_id, staked.host
+    ev = h.deposit_escrow(mid, 5).event("EscrowDeposited").args
+    assert ev == {"modelId": mid, "host": h.account, "amount": 5, "balance": ETH + 5}
+    e = h.get_escrow(mid, h.account)
+    assert (e.balance, e.thawing_amount, e.thaw_end, e.spendable) == (ETH + 5, 0, 0, ETH + 5)
+    with pytest.raises(ContractValueError, match="EscrowZeroDeposit"):
+        h.deposit_escrow(mid, 0)
+    with pytest.raises(ContractLookupError, match="ModelNotFound"):
+        h.deposit_escrow(77, 1)
+
+
+# (voucher counts settled in order, expected new queries per settlement)
+SETTLEMENTS = [([1], [1]), ([3, 10, 11], [3, 7, 1]), ([1000, 1001], [1000, 1])]
+
+
+@pytest.mark.parametrize("counts,queries", SETTLEMENTS)
+def test_partial_settlements_move_price_times_new_queries(staked, counts, queries):
+    mid, h, s = staked.model_id, staked.host, staked.signer
+    for count, q in zip(counts, queries):
+        before_rev, before_esc = s.revenue_of(mid), s.get_escrow(mid, h.account).balance
+        ev = s.settle(mid, h.account, count, h.sign_voucher(mid, count)).event("VoucherSettled").args
+        assert ev == {"modelId": mid, "host": h.account, "count": count, "queries": q, "amount": q * PRICE}
+        assert s.revenue_of(mid) == before_rev + q * PRICE
+        assert s.get_escrow(mid, h.account).balance == before_esc - q * PRICE
+        assert s.settled_count(mid, h.account) == count
+
+
+def test_settle_reverts(staked):
+    mid, h, s = staked.model_id, staked.host, staked.signer
+    s.settle(mid, h.account, 10, h.sign_voucher(mid, 10))
+    for count in (10, 9):  # replay and rollback
+        with pytest.raises(ContractValueError) as exc:
+            s.settle(mid, h.account, count, h.sign_voucher(mid, count))
+        assert exc.value.error == "VoucherCountNotIncreasing" and exc.value.values == {"count": count, "settled": 10}
+    forged = s.signer.sign_voucher(s.domain, mid, h.account, 20)  # signed by someone else
+    with pytest.raises(ContractSignatureError) as exc:
+        s.settle(mid, h.account, 20, forged)
+    assert exc.value.values == {"modelId": mid, "host": h.account}
+    too_many = ETH // PRICE + 11
+    with pytest.raises(ContractValueError) as exc:
+        s.settle(mid, h.account, too_many, h.sign_voucher(mid, too_many))
+    assert exc.value.error == "EscrowInsufficient"
+    assert exc.value.values == {"needed": (too_many - 10) * PRICE, "available": ETH - 10 * PRICE}
+    with pytest.raises(ContractValueError, match="VoucherCountTooLarge"):
+        s.settle(mid, h.account, 2**64, h.sign_voucher(mid, 2**64))
+
+
+def test_voucher_replay_across_model_chain_and_contract_rejected(staked, oml_artifacts, dev_keys):
+    mid, h, s = staked.model_id, staked.host, staked.signer
+    mid2 = staked.owner.register_model(staked.make_params())
+    h.deposit_escrow(mid2, ETH)
+    sig = h.sign_voucher(mid, 5)
+    with pytest.raises(ContractSignatureError, match="VoucherInvalidSignature"):  # other model
+        s.settle(mid2, h.account, 5, sig)
+    wrong_chain = h.signer.sign_voucher(Domain(h.chain_id + 1, h.address), mid, h.account, 5)
+    with pytest.raises(ContractSignatureError, match="VoucherInvalidSignature"):  # other chain id
+        s.settle(mid, h.account, 5, wrong_chain)
+    address2, _ = deploy_contract(staked.w3, dev_keys[9], oml_artifacts["OML"])  # second deployment
+    other = make_world(staked.w3, address2, staked.abi, dev_keys)
+    other.host.deposit_escrow(other.model_id, ETH)
+    with pytest.raises(ContractSignatureError, match="VoucherInvalidSignature"):
+        other.signer.settle(other.model_id, h.account, 5, sig)
+    assert other.host.sign_voucher(other.model_id, 5) != sig
+    other.signer.settle(other.model_id, h.account, 5, other.host.sign_voucher(other.model_id, 5))
+    s.settle(mid, h.account, 5, sig)  # the original still settles where it belongs
+
+
+def test_escrow_thaw_and_withdraw(staked):
+    mid, h, s = staked.model_id, staked.host, staked.signer
+    with pytest.raises(ContractValueError, match="EscrowZeroWithdrawal"):
+        h.request_escrow_withdrawal(mid, 0)
+    with pytest.raises(ContractValueError, match="EscrowInsufficient"):
+        h.request_escrow_withdrawal(mid, ETH + 1)
+    with pytest.raises(ContractLookupError, match="NothingToWithdraw"):
+        h.withdraw_escrow(mid)
+    ev = h.request_escrow_withdrawal(mid, ETH // 2).event("EscrowWithdrawalRequested").args
+    assert ev["amount"] == ETH // 2 and ev["thawEnd"] == staked.now() + DELAY
+    e = h.get_escrow(mid, h.account)
+    assert (e.thawing_amount, e.spendable) == (ETH // 2, ETH // 2)
+    with pytest.raises(ContractStateError) as exc:
+        h.withdraw_escrow(mid)
+    assert exc.value.error == "EscrowStillThawing" and exc.value.values["thawEnd"] == ev["thawEnd"]
+    # settlement still draws on thawing escrow: leave less than requested
+    count = (ETH * 3 // 4) // PRICE
+    s.settle(mid, h.account, count, h.sign_voucher(mid, count))
+    staked.mine(DELAY)
+    left = ETH - count * PRICE
+    before = h.balance()
+    r = h.withdraw_escrow(mid)
+    assert r.event("EscrowWithdrawn").args["amount"] == left  # min(requested, balance)
+    assert h.get_escrow(mid, h.account).balance == 0
+    assert h.balance() > before
+
+
+def test_revenue_pull_only_by_recipient(staked):
+    mid, h, s = staked.model_id, staked.host, staked.signer
+    with pytest.raises(ContractLookupError, match="NothingToWithdraw"):
+        staked.recipient.withdraw_revenue(mid)
+    s.settle(mid, h.account, 100, h.sign_voucher(mid, 100))
+    with pytest.raises(ContractPermissionError) as exc:
+        staked.owner.withdraw_revenue(mid)
+    assert exc.value.values == {"modelId": mid, "caller": staked.owner.account,
+                                "recipient": staked.recipient.account}
+    before = staked.recipient.balance()
+    r = staked.recipient.withdraw_revenue(mid)
+    assert r.event("RevenueWithdrawn").args["amount"] == 100 * PRICE
+    assert staked.recipient.revenue_of(mid) == 0
+    assert staked.recipient.balance() > before
