@@ -4,11 +4,11 @@ pragma solidity 0.8.37;
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IFeeEscrow} from "./interfaces/IFeeEscrow.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {Model, OMLTypes, Voucher} from "./libraries/OMLTypes.sol";
+import {Signatures} from "./libraries/Signatures.sol";
 
 /// @title FeeEscrow
 /// @notice Host fee escrows, voucher settlement and model revenue (one concern of `OML`).
@@ -42,9 +42,7 @@ abstract contract FeeEscrow is ModelRegistry, IFeeEscrow, EIP712, ReentrancyGuar
         uint256 settled = e.settled;
         require(v.count > settled, VoucherCountNotIncreasing(v.count, settled));
         require(
-            SignatureChecker.isValidSignatureNowCalldata(
-                v.host, _hashTypedDataV4(OMLTypes.hashVoucher(v)), hostSignature
-            ),
+            Signatures.isValidNow(v.host, _hashTypedDataV4(OMLTypes.hashVoucher(v)), hostSignature),
             VoucherInvalidSignature(v.modelId, v.host)
         );
         _settle(v, e, settled);

@@ -10,6 +10,7 @@ import {FeeEscrow} from "./FeeEscrow.sol";
 import {HostStaking} from "./HostStaking.sol";
 import {BasisPoints} from "./libraries/BasisPoints.sol";
 import {Commitment, HostStake, Model, OMLTypes, SlashEvidence} from "./libraries/OMLTypes.sol";
+import {Signatures} from "./libraries/Signatures.sol";
 
 /// @title Slashing
 /// @notice Commit–reveal slash proofs and prover rewards (one concern of `OML`).
@@ -87,10 +88,11 @@ abstract contract Slashing is HostStaking, FeeEscrow, ISlashing {
 
     /// @dev Check the evidence against the model and the host's stake, then burn, slash and credit.
     function _reveal(SlashEvidence calldata ev, uint256 commitTime) private {
-        Model storage m = _model(ev.modelId);
         HostStake storage s = _stakeOf(ev.modelId, ev.host);
         uint256 amount = s.amount;
         require(amount != 0, SlashNothingToSlash(ev.modelId, ev.host));
+        // A non-zero stake implies the model exists (models are never deleted), so skip that check.
+        Model storage m = _modelUnchecked(ev.modelId);
         uint256 unbondingEnd = s.unbondingEnd;
         require(
             unbondingEnd == 0 || commitTime < unbondingEnd,
@@ -122,11 +124,11 @@ abstract contract Slashing is HostStaking, FeeEscrow, ISlashing {
                 ev.modelId, ev.host, ev.keyHash, keccak256(ev.response), permissionHash, ev.seq
             )
         );
-        if (SignatureChecker.isValidSignatureNowCalldata(s.attestationSigner, digest, ev.attestation)) return;
+        if (Signatures.isValidNow(s.attestationSigner, digest, ev.attestation)) return;
         PreviousSigner storage p = _previousSignerOf(ev.modelId, ev.host);
         require(
             p.signer != address(0) && commitTime < p.validUntil
-                && SignatureChecker.isValidSignatureNowCalldata(p.signer, digest, ev.attestation),
+                && Signatures.isValidNow(p.signer, digest, ev.attestation),
             SlashInvalidAttestation()
         );
     }
@@ -145,14 +147,14 @@ abstract contract Slashing is HostStaking, FeeEscrow, ISlashing {
     function _checkPermission(Model storage m, SlashEvidence calldata ev) private view {
         if (ev.permission.length == 0) return;
         bytes32 digest = _hashTypedDataV4(OMLTypes.hashPermission(ev.modelId, ev.host, ev.keyHash, ev.seq));
-        require(
-            !SignatureChecker.isValidSignatureNowCalldata(m.permissionSigner, digest, ev.permission),
-            SlashPermissionValid()
-        );
+        address signer = m.permissionSigner;
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, ev.permission);
-        require(
-            err != ECDSA.RecoverError.NoError || !_wasPermissionSigner(ev.modelId, recovered), SlashPermissionValid()
-        );
+        bool permitted =
+            err == ECDSA.RecoverError.NoError && (recovered == signer || _wasPermissionSigner(ev.modelId, recovered));
+        if (!permitted && signer.code.length != 0) {
+            permitted = SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, ev.permission);
+        }
+        require(!permitted, SlashPermissionValid());
     }
 
     /// @dev Burn the index, take `amount × slashBps` from the stake, split it between prover and revenue.

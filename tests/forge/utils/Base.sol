@@ -12,6 +12,9 @@ abstract contract Base {
         bytes4[] selectors;
     }
 
+    /// @dev forge prints this event (DSTest convention) with -vv.
+    event log_named_uint(string key, uint256 val);
+
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
     address[] private _targetContracts;

@@ -17,4 +17,5 @@ interface Vm {
     function expectEmit() external;
     function assume(bool condition) external pure;
     function label(address account, string calldata newLabel) external;
+    function cool(address target) external;
 }
