@@ -1,0 +1,40 @@
+"""`ape run deploy`: deploy OML with the ape project and record it in deployments.json.
+
+Local network (default, ape starts anvil): deploys from test account 0.
+Other networks: `ape run deploy --network <ecosystem:network:provider-or-URL> --account <alias>`;
+e.g. an anvil you started yourself: `--network ethereum:local:http://127.0.0.1:8545` (test account 0
+is funded there too, so --account may be left out on a local chain).
+"""
+
+from __future__ import annotations
+
+import click
+from ape import accounts, project
+from ape.cli import ConnectedProviderCommand, ape_cli_context, network_option
+
+from oml_chain.deploy import DEFAULT_DEPLOYMENTS, write_deployment
+
+
+@click.command(cls=ConnectedProviderCommand, short_help="Deploy the OML contract")
+@ape_cli_context()
+@network_option()
+@click.option("--account", "account_alias", default=None,
+              help="Alias of an ape account (`ape accounts list`); default: test account 0 on local chains.")
+@click.option("--deployments", type=click.Path(dir_okay=False), default=str(DEFAULT_DEPLOYMENTS), show_default=True,
+              help="JSON file recording {chainId: {OML: address, block: n}}.")
+def cli(cli_ctx, network, provider, account_alias, deployments):
+    """Deploy OML and write its address to the deployments file."""
+    chain_id = provider.web3.eth.chain_id  # ask the node: a custom-URL network may not match ape's default
+    if account_alias:
+        account = accounts.load(account_alias)
+    elif network.is_local or chain_id == 31337:
+        account = accounts.test_accounts[0]
+    else:
+        raise click.UsageError(f"network {network.name} is not local: pass --account <alias> to deploy from "
+                               "one of your ape accounts")
+    # chain_id explicit: for a custom-URL local network ape otherwise signs with its default local chain id
+    oml = account.deploy(project.OML, chain_id=chain_id)
+    block = oml.receipt.block_number if getattr(oml, "receipt", None) else provider.get_block("latest").number
+    write_deployment(deployments, chain_id, oml.address, block)
+    cli_ctx.logger.success(f"OML deployed at {oml.address} on chain {chain_id} (block {block}); "
+                           f"recorded in {deployments}")

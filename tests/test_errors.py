@@ -1,0 +1,46 @@
+"""Error mapping: every custom error of the compiled ABI has a Python exception; RPC outages are explained."""
+
+from __future__ import annotations
+
+import pytest
+from eth_abi import encode
+from eth_utils import keccak
+from web3 import Web3
+
+from oml_chain.anvil import free_port
+from oml_chain.client import OMLContract
+from oml_chain.errors import (ERROR_TABLE, ContractError, ContractValueError, OMLError, RevertDecoder,
+                              RPCUnavailable, UnknownContractError)
+
+pytestmark = pytest.mark.chain
+
+
+def test_every_abi_error_is_mapped(oml_artifacts):
+    decoder = RevertDecoder(oml_artifacts["OML"].abi, ERROR_TABLE)
+    missing = decoder.names() - set(ERROR_TABLE)
+    assert not missing, f"add these Solidity errors to ERROR_TABLE: {sorted(missing)}"
+    for name, (cls, hint) in ERROR_TABLE.items():
+        assert issubclass(cls, ContractError) and issubclass(cls, OMLError) and hint
+        assert any(issubclass(cls, b) for b in (ValueError, PermissionError, LookupError, RuntimeError,
+                                                ConnectionError))
+
+
+def test_decoder_decodes_values_and_unknowns(oml_artifacts):
+    d = RevertDecoder(oml_artifacts["OML"].abi, ERROR_TABLE)
+    data = keccak(text="StakeBelowMinimum(uint256,uint256)")[:4] + encode(["uint256", "uint256"], [5, 10])
+    err = d.decode("0x" + data.hex())
+    assert isinstance(err, ContractValueError) and isinstance(err, ValueError)
+    assert err.values == {"amount": 5, "minimum": 10}
+    assert "5 wei" in str(err) and "10 wei" in str(err) and "send more" in str(err)
+    assert isinstance(d.decode(b"\xde\xad\xbe\xef"), UnknownContractError)
+    panic = d.decode(bytes.fromhex("4e487b71") + encode(["uint256"], [0x11]))
+    assert panic.error == "Panic" and panic.values == {"code": 0x11}
+    assert d.decode(b"") is None
+
+
+def test_rpc_down_raises_rpc_unavailable(oml_address):
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{free_port()}", request_kwargs={"timeout": 2}))
+    c = OMLContract(w3, oml_address, abi=[])
+    with pytest.raises(RPCUnavailable, match="oml chain up") as exc:
+        c.balance(oml_address)
+    assert isinstance(exc.value, ConnectionError) and isinstance(exc.value, OMLError)
