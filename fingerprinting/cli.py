@@ -99,3 +99,5 @@ def utility_cmd(model_dir: Path, base_dir: Path | None, split: str, limit: int, 
 
 # --- fingerprint generation, embedding, checking, attacks and audits ----------------------------
 # (generate / embed / check / attack / audit commands are added below this line)
+# They live in cli_fingerprints.py and register themselves on the `fingerprint` group.
+from . import cli_fingerprints  # noqa: E402,F401  (import for its side effect)
