@@ -109,6 +109,8 @@ contract GasTest is OMLFixture {
 
     function test_gas_naivePermit_perQuery() public {
         NaivePermissions naive = new NaivePermissions();
+        // casting to 'uint96' is safe because PRICE is 1e12
+        // forge-lint: disable-next-line(unsafe-typecast)
         naive.setPrice(modelId, uint96(PRICE));
         bytes32 q = keccak256("query");
         bytes memory data = abi.encodeCall(naive.permit, (modelId, q));
