@@ -1,0 +1,1 @@
+"""OML services: permission service, host server, distribution server, prover (see README.md)."""
