@@ -87,9 +87,12 @@ class ProcServer:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def terminate(self, timeout: float = 60) -> int:
+    def terminate(self, timeout: float = 60) -> bool:
+        """SIGTERM; True when the process shut down gracefully (uvicorn re-raises the signal after its
+        shutdown, so the exit status is -SIGTERM either way: the log tells the graceful path)."""
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
+        code = self.process.wait(timeout)
+        return code in (0, -signal.SIGTERM) and "Application shutdown complete" in self.log_path.read_text()
 
 
 def single_body(host: Signer, domain, model_id: int, query_hash: bytes, seq: int, count: int,
