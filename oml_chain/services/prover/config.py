@@ -1,0 +1,57 @@
+"""Configuration of the prover (`oml prove once|daemon`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from eth_utils import is_address, to_checksum_address
+
+from ...errors import ConfigError
+
+_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+@dataclass
+class ProverConfig:
+    """Everything the prover needs; each field is checked in `__post_init__` and named when wrong."""
+
+    rpc_url: str = field(metadata={"help": "JSON-RPC URL of the chain"})
+    oml_address: str = field(metadata={"help": "address of the deployed OML contract"})
+    prover_key: str = field(repr=False, metadata={"help": "hex private key that commits, reveals and earns rewards"})
+    fingerprint_files: list[str] = field(metadata={"help": "fingerprint files; each is matched to the registered "
+                                                           "model(s) whose fingerprintRoot it produces"})
+    db_path: str = field(metadata={"help": "SQLite record of probes, used keys, pending commitments, slashes"})
+    model_ids: list[int] = field(default_factory=list,
+                                 metadata={"help": "only these models (default: every model a file matches)"})
+    interval: float = field(default=30.0, metadata={"help": "daemon: seconds between probing rounds"})
+    keys_per_round: int = field(default=1, metadata={"help": "fresh fingerprint keys sent to each host per round"})
+    max_tokens: int = field(default=32, metadata={"help": "upper bound on max_tokens of a probe request"})
+    request_timeout: float = field(default=60.0, metadata={"help": "seconds to wait for a host's answer"})
+    backoff_initial: float = field(default=1.0, metadata={"help": "first retry delay after a failure (seconds)"})
+    backoff_max: float = field(default=300.0, metadata={"help": "longest retry delay (seconds)"})
+    reveal_timeout: float = field(default=120.0, metadata={"help": "seconds to wait for the block after a commit"})
+    from_block: int = field(default=0, metadata={"help": "first block scanned for HostStaked events"})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rpc_url, str) or not self.rpc_url.startswith(("http://", "https://")):
+            raise ConfigError(f"ProverConfig.rpc_url must be an http(s):// URL, got {self.rpc_url!r}")
+        if not isinstance(self.oml_address, str) or not is_address(self.oml_address):
+            raise ConfigError(f"ProverConfig.oml_address must be a 0x-address, got {self.oml_address!r}")
+        self.oml_address = to_checksum_address(self.oml_address)
+        if not isinstance(self.prover_key, str) or not _KEY_RE.match(self.prover_key):
+            raise ConfigError("ProverConfig.prover_key must be a hex private key (64 hex digits, 0x optional)")
+        if not self.fingerprint_files:
+            raise ConfigError("ProverConfig.fingerprint_files is empty; pass at least one fingerprint file")
+        if not self.db_path:
+            raise ConfigError("ProverConfig.db_path must name the prover's SQLite file")
+        for name in ("interval", "request_timeout", "backoff_initial", "backoff_max", "reveal_timeout"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or v <= 0:
+                raise ConfigError(f"ProverConfig.{name} must be a positive number of seconds, got {v!r}")
+        for name in ("keys_per_round", "max_tokens"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ConfigError(f"ProverConfig.{name} must be a positive integer, got {v!r}")
+        if self.backoff_max < self.backoff_initial:
+            raise ConfigError("ProverConfig.backoff_max must be at least backoff_initial")

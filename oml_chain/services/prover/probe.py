@@ -1,0 +1,123 @@
+"""One probe: send a fingerprint key to a host as an ordinary user and check the attested answer.
+
+The request is a plain OpenAI-style `/v1/completions` call (greedy). The
+answer's `oml` block (services/README.md) must be an attestation by the host's
+on-chain attestation signer over exactly the query we sent and the text we got
+back; only then can it serve as slash evidence. `classify` then decides:
+the fingerprint did not fire, the host held a valid permission, or misuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ...eip712 import Domain, digest_permission, recover, text_hash, verify_attestation
+from ...eip712 import permission_hash as perm_hash
+from ...errors import OMLError, SignatureError
+
+
+class HostUnreachable(OMLError, ConnectionError):
+    """The host's endpoint did not answer (connection refused, timeout, 5xx)."""
+
+
+class HostAnswerInvalid(OMLError, ValueError):
+    """The host answered, but not with a usable attested completion (the message says what is wrong)."""
+
+
+@dataclass(frozen=True)
+class AttestedAnswer:
+    """A verified answer: the text and everything the attestation signs."""
+
+    text: str
+    seq: int
+    permission: bytes  # b"" when the host served without one
+    attestation: bytes
+    attestation_signer: str
+
+
+def _hex_bytes(value: Any, name: str) -> bytes:
+    if value is None:
+        return b""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise HostAnswerInvalid(f"oml.{name} must be a 0x-hex string, got {value!r:.80}")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise HostAnswerInvalid(f"oml.{name} is not hex: {value!r:.80}") from exc
+
+
+def served_model_name(http: httpx.Client, endpoint: str, model_id: int) -> str:
+    """The model name to put in a request: the first id of GET /v1/models, else str(model_id)."""
+    try:
+        r = http.get(endpoint.rstrip("/") + "/v1/models")
+        data = r.json().get("data") if r.status_code == 200 else None
+        if data and isinstance(data[0], dict) and data[0].get("id"):
+            return str(data[0]["id"])
+    except (httpx.HTTPError, ValueError, AttributeError):
+        pass
+    return str(model_id)
+
+
+def send_probe(http: httpx.Client, endpoint: str, model_name: str, key: str, max_tokens: int) -> dict:
+    """POST the key as an ordinary greedy completion; returns the JSON body (raises HostUnreachable/…Invalid)."""
+    url = endpoint.rstrip("/") + "/v1/completions"
+    body = {"model": model_name, "prompt": key, "max_tokens": max_tokens, "temperature": 0}
+    try:
+        r = http.post(url, json=body)
+    except httpx.HTTPError as exc:
+        raise HostUnreachable(f"host endpoint {url} did not answer ({exc.__class__.__name__}: {exc})") from exc
+    if r.status_code >= 500:
+        raise HostUnreachable(f"host endpoint {url} failed with HTTP {r.status_code}: {r.text[:200]}")
+    if r.status_code != 200:
+        raise HostAnswerInvalid(f"host endpoint {url} refused the query with HTTP {r.status_code}: {r.text[:200]}")
+    try:
+        return r.json()
+    except ValueError as exc:
+        raise HostAnswerInvalid(f"host endpoint {url} answered with non-JSON: {r.text[:200]!r}") from exc
+
+
+def verify_answer(body: dict, domain: Domain, model_id: int, host: str, key: str,
+                  signers: list[str]) -> AttestedAnswer:
+    """Check that `body` is a completion of `key` attested by one of `signers` for (model_id, host)."""
+    try:
+        text = body["choices"][0]["text"]
+        oml = body["oml"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise HostAnswerInvalid(f"answer lacks choices[0].text or the oml block ({exc!r})") from exc
+    if not isinstance(text, str) or not isinstance(oml, dict):
+        raise HostAnswerInvalid("choices[0].text must be a string and oml an object")
+    if int(oml.get("model_id", -1)) != model_id:
+        raise HostAnswerInvalid(f"oml.model_id is {oml.get('model_id')!r}, expected {model_id}")
+    if str(oml.get("host", "")).lower() != host.lower():
+        raise HostAnswerInvalid(f"oml.host is {oml.get('host')!r}, expected the staked host {host}")
+    qh, rh = text_hash(key), text_hash(text)
+    if _hex_bytes(oml.get("query_hash"), "query_hash") != qh:
+        raise HostAnswerInvalid("oml.query_hash is not keccak256 of the prompt we sent")
+    if _hex_bytes(oml.get("response_hash"), "response_hash") != rh:
+        raise HostAnswerInvalid("oml.response_hash is not keccak256 of the text we received")
+    seq = oml.get("seq")
+    if not isinstance(seq, int) or seq < 0:
+        raise HostAnswerInvalid(f"oml.seq must be a non-negative integer, got {seq!r}")
+    permission = _hex_bytes(oml.get("permission"), "permission")
+    attestation = _hex_bytes(oml.get("attestation"), "attestation")
+    ph = perm_hash(permission or None)
+    for signer in signers:
+        if verify_attestation(domain, signer, model_id, host, qh, rh, ph, seq, attestation):
+            return AttestedAnswer(text, seq, permission, attestation, signer)
+    raise HostAnswerInvalid(f"the attestation is not signed by the host's on-chain attestation signer "
+                            f"({', '.join(signers)}) over this query, response, permission and seq")
+
+
+def permission_is_valid(domain: Domain, model_id: int, host: str, key: str, answer: AttestedAnswer,
+                        current_signer: str, was_signer) -> bool:
+    """Would the contract accept the attested permission (current signer, or any replaced one)?"""
+    if not answer.permission:
+        return False
+    try:
+        who = recover(digest_permission(domain, model_id, host, text_hash(key), answer.seq), answer.permission)
+    except SignatureError:
+        return False
+    return who.lower() == current_signer.lower() or bool(was_signer(who))
