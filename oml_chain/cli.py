@@ -15,6 +15,14 @@ import click
 # (module, attribute) of each sub-group, in --help order.
 GROUPS = {
     "fingerprint": ("fingerprinting.cli", "fingerprint"),
+    "chain": ("oml_chain.cli_chain", "chain"),
+    "deploy": ("oml_chain.cli_chain", "deploy"),
+    "model": ("oml_chain.cli_chain", "model"),
+    "host": ("oml_chain.cli_host", "host"),
+    "permission": ("oml_chain.cli_services", "permission"),
+    "distribute": ("oml_chain.cli_services", "distribute"),
+    "prove": ("oml_chain.cli_services", "prove"),
+    "status": ("oml_chain.cli_chain", "status"),
 }
 
 

@@ -92,3 +92,19 @@ def tiny_other_seed_dir():
     from fingerprinting.base_models import build_base_model
 
     return build_base_model("tiny", seed=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def fingerprinted_tiny(tiny_base_dir):
+    """The `tiny` model with 16 perinucleus fingerprints embedded to 100 % (cached by config hash)."""
+    from oml_chain.model_prep import PrepConfig, prepare_model
+
+    return prepare_model(PrepConfig(preset="tiny", n=16), progress=False, say=lambda msg: None)
+
+
+@pytest.fixture()
+def free_url():
+    """An http URL on loopback where nothing listens."""
+    from oml_chain.anvil import free_port
+
+    return f"http://127.0.0.1:{free_port()}"

@@ -1,0 +1,119 @@
+"""`oml host stake|unstake|withdraw|deposit|download|serve` (hosts; thin layer over the library)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli_options import Phase, chain_options, client, fmt_eth, normalize_key, oml_command, open_chain, parse_eth
+
+
+@click.group()
+def host():
+    """Stake on a model, keep a fee escrow, download M.oml and serve it."""
+
+
+def _host_client(rpc_url, deployments, key, attestation_key=None):
+    from .roles import HostClient
+
+    c = open_chain(rpc_url, deployments)
+    return client(HostClient, c, key, attestation_key=normalize_key(attestation_key) if attestation_key else None)
+
+
+@host.command("stake")
+@chain_options(key=True, model=True)
+@click.option("--amount", required=True, help="Stake to add (e.g. 1eth); the total must reach the model's minimum.")
+@click.option("--endpoint", default="", help="Public URL of your OpenAI-compatible endpoint (provers probe it).")
+@click.option("--attestation-signer", default=None,
+              help="Address that signs response attestations (default: the staking key's address).")
+@oml_command
+def stake(rpc_url, deployments, key, model_id, amount, endpoint, attestation_signer):
+    """Stake (or top up) on a model, naming the attestation signer and endpoint."""
+    h = _host_client(rpc_url, deployments, key)
+    tx = h.stake(model_id, parse_eth(amount, "--amount"), endpoint, attestation_signer)
+    total = tx.event("HostStaked").args["totalStake"]
+    click.echo(f"staked on model {model_id}: total {fmt_eth(total)} (block {tx.block_number})")
+
+
+@host.command("unstake")
+@chain_options(key=True, model=True)
+@oml_command
+def unstake(rpc_url, deployments, key, model_id):
+    """Start unbonding (the stake stays slashable until the unbonding delay ends)."""
+    h = _host_client(rpc_url, deployments, key)
+    end = h.request_unstake(model_id).event("UnstakeRequested").args["unbondingEnd"]
+    click.echo(f"unbonding until {end} (unix time); withdraw after that plus the reveal window (1 day)")
+
+
+@host.command("withdraw")
+@chain_options(key=True, model=True)
+@click.option("--escrow", "what", flag_value="escrow", help="Withdraw thawed escrow instead of the stake.")
+@click.option("--escrow-request", default=None, help="Request an escrow withdrawal of this amount (starts the thaw).")
+@oml_command
+def withdraw(rpc_url, deployments, key, model_id, what, escrow_request):
+    """Withdraw the stake after unbonding, or (with --escrow) thawed escrow."""
+    h = _host_client(rpc_url, deployments, key)
+    if escrow_request:
+        tx = h.request_escrow_withdrawal(model_id, parse_eth(escrow_request, "--escrow-request"))
+        click.echo(f"escrow withdrawal thaws at {tx.event('EscrowWithdrawalRequested').args['thawEnd']}")
+    elif what == "escrow":
+        amount = h.withdraw_escrow(model_id).event("EscrowWithdrawn").args["amount"]
+        click.echo(f"withdrew {fmt_eth(amount)} of escrow")
+    else:
+        amount = h.withdraw_stake(model_id).event("StakeWithdrawn").args["amount"]
+        click.echo(f"withdrew {fmt_eth(amount)} of stake")
+
+
+@host.command("deposit")
+@chain_options(key=True, model=True)
+@click.option("--amount", required=True, help="Fee escrow to add (e.g. 0.1eth); pays for permissions.")
+@oml_command
+def deposit(rpc_url, deployments, key, model_id, amount):
+    """Deposit fee escrow (the permission service signs while it covers your queries)."""
+    h = _host_client(rpc_url, deployments, key)
+    bal = h.deposit_escrow(model_id, parse_eth(amount, "--amount")).event("EscrowDeposited").args["balance"]
+    click.echo(f"escrow on model {model_id}: {fmt_eth(bal)}")
+
+
+@host.command("download")
+@chain_options(key=True, model=True)
+@click.option("--from", "server", required=True, help="Distribution server URL (e.g. http://127.0.0.1:8702).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write the model to.")
+@oml_command
+def download(rpc_url, deployments, key, model_id, server, out):
+    """Download M.oml from a distribution server (signed request; every file's hash is checked)."""
+    from .services.distribution.client import download_model
+
+    say = Phase()
+    c = open_chain(rpc_url, deployments)
+    say(f"downloading model {model_id} from {server}")
+    result = download_model(server, model_id, normalize_key(key), c.chain_id, c.address, out, progress=True)
+    say(f"done: {result}")
+
+
+@host.command("serve")
+@chain_options(key=True, model=True)
+@click.option("--model-dir", required=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="The downloaded model directory.")
+@click.option("--permission-url", default="http://127.0.0.1:8700", show_default=True,
+              help="Permission service URL.")
+@click.option("--attestation-key", default=None, envvar="OML_ATTESTATION_KEY",
+              help="Key that signs attestations (env OML_ATTESTATION_KEY; default: --key).")
+@click.option("--host", "bind", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8800, show_default=True, help="Port to listen on.")
+@click.option("--state-db", type=click.Path(path_type=Path), default=None,
+              help="SQLite file of the host's seq/voucher state (default .oml/host-<model>-<port>.db).")
+@click.option("--no-permission", is_flag=True,
+              help="Serve WITHOUT asking for permissions (a rogue host; provers will slash it).")
+@oml_command
+def serve(rpc_url, deployments, key, model_id, model_dir, permission_url, attestation_key, bind, port, state_db,
+          no_permission):
+    """Serve the model over an OpenAI-compatible API with per-query permissions and attestations."""
+    from .services.host import cli_serve
+
+    c = open_chain(rpc_url, deployments)
+    cli_serve(rpc_url=rpc_url, oml_address=c.address, key=normalize_key(key), model_id=model_id,
+              model_dir=model_dir, permission_url=permission_url,
+              attestation_key=normalize_key(attestation_key) if attestation_key else None, bind=bind, port=port,
+              state_db=state_db, no_permission=no_permission)

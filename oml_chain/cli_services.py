@@ -1,0 +1,167 @@
+"""`oml permission serve`, `oml distribute serve`, `oml prove once|daemon` (thin layer over the services)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from .cli_options import (STATE_DIR, chain_options, echo_json, fmt_eth, normalize_key, oml_command, open_chain)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- oml permission ------------------------------------------------------------------------------
+
+
+@click.group()
+def permission():
+    """The permission service (the platform's signer)."""
+
+
+@permission.command("serve")
+@chain_options(key=True)
+@click.option("--db", type=click.Path(path_type=Path), default=STATE_DIR / "permission.db", show_default=True,
+              help="SQLite ledger of issued permissions and vouchers (WAL).")
+@click.option("--host", "bind", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8700, show_default=True, help="Port to listen on.")
+@click.option("--settle-interval", type=float, default=60.0, show_default=True,
+              help="Seconds between on-chain settlements (0 = only on shutdown).")
+@click.option("--log-level", default="info", show_default=True, help="Log level.")
+@oml_command
+def permission_serve(rpc_url, deployments, key, db, bind, port, settle_interval, log_level):
+    """Sign per-query permissions while a host's escrow covers them; settle vouchers on chain.
+
+    --key is the models' permission signer (it also pays settlement gas).
+    """
+    from .services.permission import PermissionConfig, run
+
+    c = open_chain(rpc_url, deployments)
+    cfg = PermissionConfig(rpc_url=rpc_url, oml_address=c.address, signer_key=normalize_key(key), db_path=str(db),
+                           settle_interval=settle_interval, host=bind, port=port, log_level=log_level)
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    click.echo(f"permission service on http://{bind}:{port} (OML {c.address}, chain {c.chain_id})", err=True)
+    run(cfg)
+
+
+# --- oml distribute ------------------------------------------------------------------------------
+
+
+@click.group()
+def distribute():
+    """The distribution server: hands M.oml to staked hosts only."""
+
+
+@distribute.command("serve")
+@chain_options(key=None)
+@click.option("--model", "models", multiple=True, required=True, metavar="MODEL_ID=DIR",
+              help="A model to serve: its on-chain id and model directory (repeatable).")
+@click.option("--host", "bind", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8702, show_default=True, help="Port to listen on.")
+@click.option("--log-level", default="info", show_default=True, help="Log level.")
+@oml_command
+def distribute_serve(rpc_url, deployments, models, bind, port, log_level):
+    """Serve model files to hosts whose signed request matches an active stake."""
+    from .errors import ConfigError
+    from .services.distribution import cli_serve
+
+    mapping = {}
+    for m in models:
+        mid, sep, path = m.partition("=")
+        if not sep or not mid.isdigit() or not Path(path).is_dir():
+            raise ConfigError(f"--model must be MODEL_ID=DIR with an existing directory, got {m!r}")
+        mapping[int(mid)] = Path(path)
+    c = open_chain(rpc_url, deployments)
+    click.echo(f"distribution server on http://{bind}:{port} for models {sorted(mapping)}", err=True)
+    cli_serve(rpc_url=rpc_url, oml_address=c.address, models=mapping, bind=bind, port=port, log_level=log_level)
+
+
+# --- oml prove -----------------------------------------------------------------------------------
+
+
+@click.group()
+def prove():
+    """The prover: send fingerprint keys to hosts and slash those serving without permission."""
+
+
+def _prover_options(f):
+    f = click.option("--fingerprints", "fp_files", multiple=True, required=True,
+                     type=click.Path(path_type=Path, exists=True, dir_okay=False),
+                     help="Fingerprint file(s); each is matched to the model whose root it produces (repeatable).")(f)
+    f = click.option("--db", type=click.Path(path_type=Path), default=STATE_DIR / "prover.db", show_default=True,
+                     help="SQLite record of used keys, probes, pending commitments and slashes.")(f)
+    f = click.option("--keys", "keys_per_round", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Fresh keys sent to each host per round.")(f)
+    f = click.option("--log-level", default="info", show_default=True, help="Log level.")(f)
+    return f
+
+
+def _config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id=None, **kw):
+    from .services.prover import ProverConfig
+
+    c = open_chain(rpc_url, deployments)
+    return ProverConfig(rpc_url=rpc_url, oml_address=c.address, prover_key=normalize_key(key),
+                        fingerprint_files=[str(p) for p in fp_files], db_path=str(db),
+                        model_ids=[model_id] if model_id else [], keys_per_round=keys_per_round, **kw)
+
+
+@prove.command("once")
+@chain_options(key=True, model=False)
+@_prover_options
+@click.option("--host", "host_addr", default=None, help="Only this host address (default: every staked host).")
+@click.option("--endpoint", default=None, help="Probe this URL instead of the host's on-chain endpoint.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the results here.")
+@oml_command
+def prove_once(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round, log_level, host_addr, endpoint,
+               json_out):
+    """One round: finish pending reveals, probe each staked host with fresh keys, slash on misuse."""
+    from dataclasses import asdict
+
+    from .errors import ConfigError
+    from .services.prover import Prover, Target
+
+    _logging(log_level)
+    prover = Prover(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id))
+    try:
+        resumed = prover.resume_pending()
+        targets = prover.targets()
+        if host_addr:
+            targets = [t for t in targets if t.host.lower() == host_addr.lower()]
+            if not targets and model_id:
+                stake = prover.client.get_stake(model_id, host_addr)
+                targets = [Target(model_id, host_addr, stake.endpoint, stake.amount)]
+        if not targets:
+            raise ConfigError("no staked host on a model these fingerprint files match; check --fingerprints, "
+                              "--model-id and --host")
+        results = []
+        for t in targets:
+            results += prover.probe(t, endpoint=endpoint)
+        for r in results:
+            click.echo(f"model {r.model_id} host {r.host} key #{r.fp_index}: {r.outcome}  {r.detail}")
+        for s in resumed:
+            click.echo(f"resumed reveal: slashed {s.host} by {fmt_eth(s.slashed)}")
+        if json_out:
+            echo_json({"results": [asdict(r) for r in results], "resumed": [asdict(s) for s in resumed]}, json_out)
+    finally:
+        prover.close()
+
+
+@prove.command("daemon")
+@chain_options(key=True, model=False)
+@_prover_options
+@click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between rounds.")
+@click.option("--max-rounds", type=click.IntRange(min=1), default=None, help="Stop after this many rounds.")
+@oml_command
+def prove_daemon(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round, log_level, interval,
+                 max_rounds):
+    """Watch the chain for staked hosts and probe them on a schedule until SIGINT/SIGTERM."""
+    from .services.prover import run
+
+    _logging(log_level)
+    stats = run(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id, interval=interval),
+                max_rounds=max_rounds)
+    click.echo(f"{stats.rounds} round(s), {stats.slashes} slash(es), {stats.rpc_failures} chain failure(s), "
+               f"{stats.host_failures} unreachable host(s)")
