@@ -27,6 +27,8 @@ def config_from_args(argv: list[str] | None = None) -> PermissionConfig:
     p.add_argument("--signer-key-env", default="OML_PERMISSION_SIGNER_KEY")
     p.add_argument("--tx-key-env", default="OML_SETTLE_TX_KEY")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--durability", choices=["crash", "power"], default="crash",
+                   help="'crash': a killed service loses nothing (default); 'power': fsync before every answer")
     a = p.parse_args(argv)
     key = os.environ.get(a.signer_key_env)
     if not key:
@@ -34,7 +36,7 @@ def config_from_args(argv: list[str] | None = None) -> PermissionConfig:
     return PermissionConfig(rpc_url=a.rpc_url, oml_address=a.oml, signer_key=key, db_path=a.db,
                             settle_interval=a.settle_interval, escrow_ttl=a.escrow_ttl,
                             tx_key=os.environ.get(a.tx_key_env) or None, host=a.host, port=a.port,
-                            log_level=a.log_level)
+                            log_level=a.log_level, durability=a.durability)
 
 
 def main(argv: list[str] | None = None) -> int:

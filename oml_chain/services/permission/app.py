@@ -98,7 +98,7 @@ def create_app(config: PermissionConfig) -> Starlette:
             log.error("cannot reach the chain at %s; start it or fix --rpc-url", config.rpc_url)
             raise
         domain = Domain(chain_id, config.oml_address)
-        ledger = Ledger(config.db_path)
+        ledger = Ledger(config.db_path, config.durability)
         chain = ChainView(reader, config.escrow_ttl)
         settle_w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
         settler = _Settler(ledger, PermissionSignerClient(settle_w3, config.oml_address, config.settlement_key,

@@ -29,6 +29,9 @@ class PermissionConfig:
     port: int = field(default=8700, metadata={"help": "TCP port to listen on"})
     max_batch: int = field(default=1000, metadata={"help": "most queries in one batch request"})
     log_level: str = field(default="info", metadata={"help": "uvicorn/service log level"})
+    durability: str = field(default="crash", metadata={
+        "help": "ledger durability: 'crash' = survives a killed service (WAL, no fsync per answer); "
+                "'power' = also survives power loss (fsync before every answer, slower)"})
 
     def __post_init__(self) -> None:
         if not isinstance(self.rpc_url, str) or not self.rpc_url.startswith(("http://", "https://", "ws://",
@@ -51,6 +54,8 @@ class PermissionConfig:
                 raise ConfigError(f"PermissionConfig.{name} must be a number of seconds ≥ 0, got {v!r}")
         if not isinstance(self.port, int) or not 0 <= self.port < 65536:
             raise ConfigError(f"PermissionConfig.port must be in 0..65535, got {self.port!r}")
+        if self.durability not in ("crash", "power"):
+            raise ConfigError(f"PermissionConfig.durability must be 'crash' or 'power', got {self.durability!r}")
         if not isinstance(self.max_batch, int) or self.max_batch < 1:
             raise ConfigError(f"PermissionConfig.max_batch must be a positive integer, got {self.max_batch!r}")
 

@@ -37,7 +37,7 @@ class ServiceProcess:
         env = dict(os.environ, OML_PERMISSION_SIGNER_KEY=config.signer_key, PYTHONPATH=str(REPO_ROOT))
         args = [sys.executable, "-m", "oml_chain.services.permission", "--rpc-url", config.rpc_url, "--oml",
                 config.oml_address, "--db", config.db_path, "--port", str(config.port), "--settle-interval",
-                str(config.settle_interval), "--log-level", "info"]
+                str(config.settle_interval), "--log-level", "info", "--durability", config.durability]
         log = open(log_path, "ab")
         proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
         srv = cls(config, proc, log_path)
