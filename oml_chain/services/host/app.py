@@ -1,0 +1,210 @@
+"""The attested, OpenAI-compatible host server (FastAPI under uvicorn).
+
+    from oml_chain.services.host import HostConfig, create_app, run
+    run(HostConfig(model_dir=..., model_id=1, host_key=..., attestation_key=..., rpc_url=..., oml_address=...,
+                   permission_url="http://127.0.0.1:8700"))
+
+Per request: parse → query q → [σ(q) from the permission service ‖ batched generation] → attestation →
+response. The permission is requested concurrently with generation (its round trip hides behind the model)
+and the response is released only once σ(q) is held; a refused permission discards the generated text and
+answers the error (402 escrow_insufficient, …). Endpoints and fields: oml_chain/services/README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from web3 import Web3
+
+from ...client import OMLContract
+from ...eip712 import Signer
+from ...errors import OMLError
+from ..permission import PermissionClient, PermissionServiceError
+from .attest import OMLGate
+from .config import HostConfig
+from .engine import GenerationEngine, PromptTooLong
+from .openai_api import BadRequest, chat_body, completion_body, parse_chat, parse_completion
+
+log = logging.getLogger("oml.host")
+MAX_BODY = 1 << 20
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def create_app(config: HostConfig) -> FastAPI:
+    """The ASGI app; the model loads, and the chain is read, in the lifespan (before serving)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        st = app.state
+        st.config = config
+        await asyncio.to_thread(_start, st, config)
+        try:
+            yield
+        finally:
+            st.engine.close()
+            if st.permissions is not None:
+                await st.permissions.aclose()
+
+    app = FastAPI(title="OML host", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(BadRequest)
+    async def on_bad(request: Request, exc: BadRequest):
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, f"{request.method} {request.url.path}: {exc.detail}; the host serves "
+                      "POST /v1/completions, POST /v1/chat/completions, GET /v1/models")
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception):
+        log.exception("internal error on %s", request.url.path)
+        return _error(500, "internal_error", "the host failed to serve this request; see its log")
+
+    @app.get("/healthz")
+    async def healthz(request: Request):
+        st = request.app.state
+        return {"ok": True, "model": config.model_name, "model_id": config.model_id, "host": st.host_address,
+                "rogue": st.gate.rogue, "generate_calls": st.engine.generate_calls,
+                "requests_served": st.engine.requests_served, "max_batch_seen": st.engine.max_batch_seen,
+                "permit_calls": st.gate.permit_calls}
+
+    @app.get("/v1/models")
+    async def models(request: Request):
+        return {"object": "list", "data": [{"id": config.model_name, "object": "model", "created": 0,
+                                            "owned_by": request.app.state.host_address,
+                                            "oml_model_id": config.model_id}]}
+
+    @app.get("/v1/oml/attestation-key")
+    async def attestation_key(request: Request):
+        st = request.app.state
+        stake = await asyncio.to_thread(st.chain.get_stake, config.model_id, st.host_address)
+        return {"attestation_signer": st.gate.signer.address, "host": st.host_address, "model_id": config.model_id,
+                "chain_id": st.domain.chain_id, "oml": st.domain.verifying_contract,
+                "onchain_attestation_signer": stake.attestation_signer,
+                "matches_chain": stake.attestation_signer.lower() == st.gate.signer.address.lower()}
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        st = request.app.state
+        parsed = parse_completion(await _json(request), config.model_name, config.default_max_tokens,
+                                  config.max_tokens_limit)
+        return await _serve(st, parsed, completion_body)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        st = request.app.state
+        parsed = parse_chat(await _json(request), config.model_name, config.default_max_tokens,
+                            config.max_tokens_limit, st.engine.tokenizer)
+        return await _serve(st, parsed, chat_body)
+
+    return app
+
+
+def _start(st: Any, config: HostConfig) -> None:
+    """Blocking startup: chain reads, model load, engine, permission client."""
+    import torch
+
+    from fingerprinting.models import load_model
+
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
+    st.chain = OMLContract(w3, config.oml_address)
+    st.domain = st.chain.domain
+    host_signer, att_signer = Signer(config.host_key), Signer(config.attestation_key)
+    st.host_address = host_signer.address
+    model_info = st.chain.get_model(config.model_id)  # ModelNotFound when the id is wrong
+    stake = st.chain.get_stake(config.model_id, st.host_address)
+    if stake.attestation_signer.lower() != att_signer.address.lower():
+        log.warning("the stake of %s on model %d names attestation signer %s, not this server's key %s: "
+                    "attestations will not verify on chain until `oml host stake`/set-attestation-signer",
+                    st.host_address, config.model_id, stake.attestation_signer, att_signer.address)
+    model, tokenizer = load_model(config.model_dir, device=config.device)
+    st.engine = GenerationEngine(model, tokenizer, config.max_batch, config.batch_wait_ms)
+    st.permissions = None
+    deposit = None
+    if not config.no_permission:
+        st.permissions = PermissionClient(config.permission_url, host_signer, config.model_id, st.domain,
+                                          model_info.permission_signer, config.state_path)
+        if config.auto_deposit_wei:
+            from ...roles import HostClient
+
+            deposit = HostClient(w3, config.oml_address, config.host_key).deposit_escrow
+    st.gate = OMLGate(st.domain, config.model_id, st.host_address, att_signer, st.permissions,
+                      config.auto_deposit_wei, deposit)
+    log.info("serving model %d (%s) from %s as host %s, %s", config.model_id, config.model_name, config.model_dir,
+             st.host_address, "WITHOUT permissions (rogue)" if config.no_permission else "with permissions")
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise BadRequest(413, "body_too_large", f"the body is {len(raw)} bytes; the limit is {MAX_BODY}")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, "bad_json", f"the body is not valid JSON ({exc}); send Content-Type: "
+                         "application/json with a JSON object") from None
+
+
+async def _serve(st: Any, parsed, shape) -> JSONResponse:
+    engine: GenerationEngine = st.engine
+    gate: OMLGate = st.gate
+    from ...eip712 import text_hash
+
+    ids = engine.encode(parsed.query, add_special_tokens=not parsed.templated)
+    try:
+        fut = engine.submit(ids, parsed.max_tokens, parsed.temperature, parsed.top_p, parsed.stop)
+    except PromptTooLong as exc:
+        raise BadRequest(400, "context_length_exceeded", str(exc)) from None
+    permit = asyncio.ensure_future(gate.permit(text_hash(parsed.query))) if not gate.rogue else None
+    try:
+        completion = await asyncio.wrap_future(fut)
+    finally:
+        if permit is not None:
+            perm_exc = await asyncio.gather(permit, return_exceptions=True)
+    permission = None
+    if permit is not None:
+        res = perm_exc[0]
+        if isinstance(res, PermissionServiceError):
+            status = res.status if 400 <= res.status < 500 else 503
+            return _error(status, res.code, f"the host could not obtain a permission for this query: {res.message}")
+        if isinstance(res, OMLError):
+            return _error(503, "permission_unavailable", f"the host could not obtain a permission: {res}")
+        if isinstance(res, BaseException):
+            raise res
+        permission = res
+    att = gate.attest(parsed.query, completion.text, permission)
+    body = shape(st.config.model_name, completion.text, completion.finish_reason, completion.prompt_tokens,
+                 completion.completion_tokens, att.body())
+    return JSONResponse(body, headers=att.headers())
+
+
+def uvicorn_config(config: HostConfig, **overrides):
+    import uvicorn
+
+    kw = dict(host=config.host, port=config.port, log_level=config.log_level, access_log=False, lifespan="on",
+              timeout_graceful_shutdown=10)
+    kw.update(overrides)
+    return uvicorn.Config(create_app(config), **kw)
+
+
+def run(config: HostConfig) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    import uvicorn
+
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.Server(uvicorn_config(config)).run()

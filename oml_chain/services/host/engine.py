@@ -1,0 +1,173 @@
+"""Batched text generation over a local Hugging Face causal LM, fed by a queue from many concurrent requests.
+
+A worker thread takes the first queued request, waits up to `batch_wait_ms` for more with the same sampling
+settings (up to `max_batch`), and runs one `model.generate` over the whole batch: prompts left padded,
+greedy when temperature is 0, else sampled; `max_new_tokens` is the batch's largest `max_tokens` and each row
+is cut back to its own. The text returned is the decoded continuation (`skip_special_tokens=True`, no
+tokenization-space cleanup), cut at the first stop sequence: exactly the string the host attests and that a
+fingerprint check compares with `startswith` (fingerprinting/check.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from transformers import GenerationConfig
+
+from ...errors import ConfigError, OMLError
+
+log = logging.getLogger("oml.host.engine")
+
+
+class EngineError(OMLError, RuntimeError):
+    """The generation engine failed or is shut down."""
+
+
+class PromptTooLong(OMLError, ValueError):
+    """The prompt plus max_tokens does not fit the model's context."""
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (eos or a stop sequence) or "length"
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: tuple[str, ...]
+    future: Future = field(default_factory=Future)
+
+    @property
+    def sampling(self) -> tuple[float, float]:
+        return (self.temperature, self.top_p) if self.temperature > 0 else (0.0, 1.0)
+
+
+class GenerationEngine:
+    """Owns the model; `submit()` is thread-safe and returns a Future of a `Completion`."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_batch: int = 8, batch_wait_ms: float = 5.0):
+        if max_batch < 1:
+            raise ConfigError(f"max_batch must be at least 1, got {max_batch}")
+        self.model, self.tokenizer = model, tokenizer
+        self.max_batch, self.batch_wait = max_batch, batch_wait_ms / 1000.0
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.eos_id = tokenizer.eos_token_id
+        self.context = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        self.device = next(model.parameters()).device
+        self.generate_calls = 0  # batched generate() runs so far
+        self.requests_served = 0
+        self.max_batch_seen = 0
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._held: list[_Request] = []  # taken from the queue but not batchable with the last batch
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="oml-generate", daemon=True)
+        self._thread.start()
+
+    # --- public -------------------------------------------------------------------------------------
+    def encode(self, prompt: str, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of the prompt, tokenized exactly as the fingerprint checker does (a prompt rendered by a
+        chat template already holds its special tokens: pass add_special_tokens=False)."""
+        return self.tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
+
+    def submit(self, prompt_ids: Sequence[int], max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
+               stop: Sequence[str] = ()) -> Future:
+        if self._stopped:
+            raise EngineError("the generation engine is shut down")
+        if self.context and len(prompt_ids) + max_tokens > self.context:
+            raise PromptTooLong(f"the prompt has {len(prompt_ids)} tokens and max_tokens is {max_tokens}, but the "
+                                f"model's context is {self.context} tokens; shorten the prompt or lower max_tokens")
+        req = _Request(list(prompt_ids), max_tokens, float(temperature), float(top_p), tuple(s for s in stop if s))
+        self._queue.put(req)
+        return req.future
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._stopped = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    # --- worker -------------------------------------------------------------------------------------
+    def _next_batch(self) -> list[_Request] | None:
+        first = self._held.pop(0) if self._held else self._queue.get()
+        if first is None:
+            return None
+        batch, rest = [first], []
+        for r in self._held:  # requests set aside earlier go first, in order
+            (batch if r.sampling == first.sampling and len(batch) < self.max_batch else rest).append(r)
+        self._held = rest
+        deadline = time.monotonic() + self.batch_wait
+        while len(batch) < self.max_batch:
+            try:
+                r = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if r is None:
+                self._queue.put(None)  # let the loop see the shutdown after this batch
+                break
+            (batch if r.sampling == first.sampling else self._held).append(r)
+        return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                break
+            try:
+                results = self._generate(batch)
+            except Exception as exc:  # a fault must fail the requests, not kill the worker
+                log.exception("generation failed for a batch of %d", len(batch))
+                for r in batch:
+                    if not r.future.done():
+                        r.future.set_exception(EngineError(f"generation failed: {exc.__class__.__name__}: {exc}"))
+                continue
+            for r, c in zip(batch, results):
+                r.future.set_result(c)
+        for r in self._held:
+            r.future.set_exception(EngineError("the generation engine shut down before serving this request"))
+
+    @torch.no_grad()
+    def _generate(self, batch: list[_Request]) -> list[Completion]:
+        width = max(len(r.prompt_ids) for r in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, r in enumerate(batch):
+            if r.prompt_ids:
+                ids[i, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids, dtype=torch.long)
+                mask[i, width - len(r.prompt_ids):] = 1
+        temperature, top_p = batch[0].sampling
+        sample = temperature > 0
+        cfg = GenerationConfig(max_new_tokens=max(r.max_tokens for r in batch), do_sample=sample,
+                               temperature=temperature if sample else None, top_p=top_p if sample else None,
+                               top_k=0 if sample else None, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
+                               bos_token_id=self.tokenizer.bos_token_id)
+        out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                  generation_config=cfg)
+        self.generate_calls += 1
+        self.requests_served += len(batch)
+        self.max_batch_seen = max(self.max_batch_seen, len(batch))
+        new_rows = out[:, width:].tolist()
+        return [self._finish(r, row) for r, row in zip(batch, new_rows)]
+
+    def _finish(self, r: _Request, row: list[int]) -> Completion:
+        row = row[: r.max_tokens]
+        finish = "length"
+        if self.eos_id is not None and self.eos_id in row:
+            row, finish = row[: row.index(self.eos_id)], "stop"
+        text = self.tokenizer.decode(row, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        cuts = [text.find(s) for s in r.stop if s in text]
+        if cuts:
+            text, finish = text[: min(cuts)], "stop"
+        return Completion(text, len(r.prompt_ids), len(row), finish)

@@ -1,0 +1,145 @@
+"""OpenAI request parsing and response shapes for the host server.
+
+The query q a host attests is the prompt string for `/v1/completions`, and for `/v1/chat/completions` the
+prompt text rendered from the messages: with the tokenizer's chat template when it has one, else the message
+contents joined by a blank line ("\\n\\n") in order — so a single user message is its content exactly (a
+fingerprint key sent through chat is the same query as through completions) and a system prompt followed by
+a user message is "system\\n\\nuser", the shape of the fingerprinting templates.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+class BadRequest(Exception):
+    """A 4xx answer: status, machine code and a message saying what to do."""
+
+    def __init__(self, status: int, code: str, message: str, param: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.param = status, code, message, param
+
+    def body(self) -> dict:
+        err = {"code": self.code, "message": self.message, "type": "invalid_request_error"}
+        if self.param:
+            err["param"] = self.param
+        return {"error": err}
+
+
+@dataclass
+class ParsedRequest:
+    query: str
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: tuple[str, ...]
+    chat: bool
+    templated: bool  # rendered by the tokenizer's chat template: encode without adding special tokens again
+
+
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+def _number(body: dict, name: str, default: float, lo: float, hi: float) -> float:
+    v = body.get(name)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise BadRequest(400, "invalid_value", f"`{name}` must be a number in [{lo}, {hi}], got {v!r}", name)
+    return float(v)
+
+
+def _common(body: Any, model_name: str, default_max: int, limit: int, chat: bool) -> dict:
+    if not isinstance(body, dict):
+        raise BadRequest(400, "invalid_request", "the body must be a JSON object")
+    if body.get("stream"):
+        raise BadRequest(400, "streaming_unsupported", "this host does not stream (every response is signed as a "
+                         "whole); send `stream: false` or leave it out", "stream")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest(400, "missing_model", f"`model` is required; this host serves {model_name!r}", "model")
+    if model != model_name:
+        raise BadRequest(404, "model_not_found", f"this host serves {model_name!r}, not {model!r}; see GET "
+                         "/v1/models", "model")
+    n = body.get("n", 1)
+    if n != 1:
+        raise BadRequest(400, "invalid_value", f"`n` must be 1 (one attested choice per request), got {n!r}", "n")
+    names = ("max_completion_tokens", "max_tokens") if chat else ("max_tokens",)
+    mt = next((body[k] for k in names if body.get(k) is not None), default_max)
+    if isinstance(mt, bool) or not isinstance(mt, int) or not 1 <= mt <= limit:
+        raise BadRequest(400, "invalid_value", f"`max_tokens` must be an integer in [1, {limit}], got {mt!r}",
+                         "max_tokens")
+    stop = body.get("stop")
+    if stop is None:
+        stops: tuple[str, ...] = ()
+    elif isinstance(stop, str):
+        stops = (stop,)
+    elif isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop):
+        stops = tuple(stop)
+    else:
+        raise BadRequest(400, "invalid_value", "`stop` must be a string or a list of at most 4 strings", "stop")
+    return dict(max_tokens=mt, temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
+                top_p=_number(body, "top_p", 1.0, 1e-6, 1.0), stop=stops)
+
+
+def parse_completion(body: Any, model_name: str, default_max: int, limit: int) -> ParsedRequest:
+    common = _common(body, model_name, default_max, limit, chat=False)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise BadRequest(400, "missing_prompt", "`prompt` is required and must be one string (token-id and "
+                         "multi-prompt batches are not supported: send one request per prompt)", "prompt")
+    return ParsedRequest(query=prompt, chat=False, templated=False, **common)
+
+
+def _content(msg: dict, i: int) -> str:
+    c = msg.get("content")
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list) and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+                                   for p in c):
+        return "".join(p["text"] for p in c)
+    raise BadRequest(400, "invalid_messages", f"messages[{i}].content must be a string or a list of text parts",
+                     "messages")
+
+
+def parse_chat(body: Any, model_name: str, default_max: int, limit: int, tokenizer: Any) -> ParsedRequest:
+    common = _common(body, model_name, default_max, limit, chat=True)
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise BadRequest(400, "missing_messages", "`messages` is required: a non-empty list of "
+                         "{role, content} objects", "messages")
+    clean = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+            raise BadRequest(400, "invalid_messages", f"messages[{i}] must be an object with role one of "
+                             f"{', '.join(_ROLES)}", "messages")
+        clean.append({"role": m["role"], "content": _content(m, i)})
+    if getattr(tokenizer, "chat_template", None):
+        query = tokenizer.apply_chat_template(clean, tokenize=False, add_generation_prompt=True)
+        return ParsedRequest(query=query, chat=True, templated=True, **common)
+    return ParsedRequest(query="\n\n".join(m["content"] for m in clean), chat=True, templated=False, **common)
+
+
+def completion_body(model: str, text: str, finish: str, prompt_tokens: int, completion_tokens: int,
+                    oml: dict) -> dict:
+    return {"id": "cmpl-" + secrets.token_hex(12), "object": "text_completion", "created": int(time.time()),
+            "model": model, "system_fingerprint": None,
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+            "usage": _usage(prompt_tokens, completion_tokens), "oml": oml}
+
+
+def chat_body(model: str, text: str, finish: str, prompt_tokens: int, completion_tokens: int, oml: dict) -> dict:
+    return {"id": "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion", "created": int(time.time()),
+            "model": model, "system_fingerprint": None,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                         "finish_reason": finish}],
+            "usage": _usage(prompt_tokens, completion_tokens), "oml": oml}
+
+
+def _usage(p: int, c: int) -> dict:
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
