@@ -106,14 +106,22 @@ def download(rpc_url, deployments, key, model_id, server, out):
               help="SQLite file of the host's seq/voucher state (default .oml/host-<model>-<port>.db).")
 @click.option("--no-permission", is_flag=True,
               help="Serve WITHOUT asking for permissions (a rogue host; provers will slash it).")
+@click.option("--log-level", default="info", show_default=True, help="Log level.")
 @oml_command
 def serve(rpc_url, deployments, key, model_id, model_dir, permission_url, attestation_key, bind, port, state_db,
-          no_permission):
+          no_permission, log_level):
     """Serve the model over an OpenAI-compatible API with per-query permissions and attestations."""
-    from .services.host import cli_serve
+    from .services.host import HostConfig, run
 
     c = open_chain(rpc_url, deployments)
-    cli_serve(rpc_url=rpc_url, oml_address=c.address, key=normalize_key(key), model_id=model_id,
-              model_dir=model_dir, permission_url=permission_url,
-              attestation_key=normalize_key(attestation_key) if attestation_key else None, bind=bind, port=port,
-              state_db=state_db, no_permission=no_permission)
+    state_db = state_db or Path(".oml") / f"host-{model_id}-{port}.db"
+    Path(state_db).parent.mkdir(parents=True, exist_ok=True)
+    key = normalize_key(key)
+    cfg = HostConfig(model_dir=str(model_dir), model_id=model_id, host_key=key,
+                     attestation_key=normalize_key(attestation_key) if attestation_key else key, rpc_url=rpc_url,
+                     oml_address=c.address, permission_url=None if no_permission else permission_url,
+                     state_path=str(state_db), no_permission=no_permission, host=bind, port=port,
+                     log_level=log_level)
+    mode = "WITHOUT permissions (rogue; slashable)" if no_permission else f"with permissions from {permission_url}"
+    click.echo(f"serving model {model_id} from {model_dir} on http://{bind}:{port} {mode}", err=True)
+    run(cfg)
