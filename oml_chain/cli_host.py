@@ -83,13 +83,14 @@ def deposit(rpc_url, deployments, key, model_id, amount):
 @oml_command
 def download(rpc_url, deployments, key, model_id, server, out):
     """Download M.oml from a distribution server (signed request; every file's hash is checked)."""
-    from .services.distribution.client import download_model
+    from .services.distribution import download_model
 
     say = Phase()
     c = open_chain(rpc_url, deployments)
     say(f"downloading model {model_id} from {server}")
-    result = download_model(server, model_id, normalize_key(key), c.chain_id, c.address, out, progress=True)
-    say(f"done: {result}")
+    r = download_model(server, model_id, normalize_key(key), out, rpc_url, c.address, progress=True)
+    say(f"{r.files} files ({r.bytes_downloaded:,} bytes) in {r.model_dir}; weights hash {r.weights_hash} "
+        "matches the chain")
 
 
 @host.command("serve")

@@ -66,7 +66,7 @@ def distribute():
 def distribute_serve(rpc_url, deployments, models, bind, port, log_level):
     """Serve model files to hosts whose signed request matches an active stake."""
     from .errors import ConfigError
-    from .services.distribution import cli_serve
+    from .services.distribution.server import DistributionConfig, run
 
     mapping = {}
     for m in models:
@@ -76,7 +76,8 @@ def distribute_serve(rpc_url, deployments, models, bind, port, log_level):
         mapping[int(mid)] = Path(path)
     c = open_chain(rpc_url, deployments)
     click.echo(f"distribution server on http://{bind}:{port} for models {sorted(mapping)}", err=True)
-    cli_serve(rpc_url=rpc_url, oml_address=c.address, models=mapping, bind=bind, port=port, log_level=log_level)
+    run(DistributionConfig(models={k: str(v) for k, v in mapping.items()}, rpc_url=rpc_url, oml_address=c.address,
+                           host=bind, port=port, log_level=log_level))
 
 
 # --- oml prove -----------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""`make demo` / `python -m oml_chain.demo`: the whole OML system end to end on this machine.
+
+A thin script over `oml_chain.orchestrate.run_world`: parses a few options,
+prints one line per phase, a summary table at the end, writes the summary
+JSON, and exits non-zero when any expectation fails. Every process it starts
+is stopped on exit, on failure and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .orchestrate import ETH, Summary, WorldConfig, run_world
+from .procs import ProcessGroup, sigterm_as_interrupt
+from .status import format_table
+
+
+def _eth(wei: int) -> str:
+    return f"{wei / ETH:.6f}"
+
+
+def render(summary: Summary) -> str:
+    rows = [[label, h["address"][:10] + "…", _eth(h["stake_before"]), _eth(h["stake_after"]), _eth(h["escrow"]),
+             h["settled_queries"]] for label, h in summary.hosts.items()]
+    out = ["", format_table(rows, ["host", "address", "stake before", "stake after", "escrow", "paid queries"]), ""]
+    out.append(format_table([
+        ["model id", summary.model_id],
+        ["fee revenue after K queries (ETH)", _eth(summary.revenue_fees)],
+        ["model revenue at the end (ETH, fees + treasury share of slash)", _eth(summary.revenue_final)],
+        ["prover reward (ETH)", _eth(summary.prover_reward)],
+        ["fingerprints burned", summary.fingerprints_burned],
+        ["user queries with a verified attestation", summary.queries_attested],
+    ], ["figure", "value"]))
+    out += ["", format_table([[p.name, f"{p.seconds:.1f}"] for p in summary.phases], ["phase", "seconds"])]
+    out += ["", format_table([["PASS" if c.ok else "FAIL", c.name, c.detail] for c in summary.checks],
+                             ["", "expectation", "detail"])]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m oml_chain.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="demo", choices=["tiny", "demo"], help="base model preset")
+    p.add_argument("--fingerprints", type=int, default=64, help="number of fingerprints (N)")
+    p.add_argument("--queries", type=int, default=20, help="user queries to the honest host (K)")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="where logs, databases and summary go")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    a = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    cfg = WorldConfig(preset=a.preset, n_fingerprints=a.fingerprints, queries=a.queries, out_dir=a.out,
+                      progress=not a.quiet)
+    say = lambda msg: print(msg, flush=True)  # noqa: E731
+    say(f"OML demo: {a.preset} model, N={a.fingerprints} fingerprints, K={a.queries} queries; logs in {a.out}/")
+    t0 = time.monotonic()
+    sigterm_as_interrupt()
+    procs = ProcessGroup()
+    try:
+        summary = run_world(cfg, say, procs)
+    except KeyboardInterrupt:
+        say("interrupted; stopping every service")
+        return 130
+    except Exception as exc:  # one clear line; details in the service logs under --out
+        say(f"demo failed: {exc.__class__.__name__}: {exc}")
+        return 1
+    finally:
+        procs.close()
+    total = time.monotonic() - t0
+    say(render(summary))
+    data = summary.to_dict()
+    data["total_seconds"] = round(total, 1)
+    path = Path(a.out) / "summary.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    say(f"\n{'all expectations met' if summary.ok else 'SOME EXPECTATIONS FAILED'} in {total:.0f} s; "
+        f"summary in {path}")
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

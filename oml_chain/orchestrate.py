@@ -1,0 +1,326 @@
+"""The whole OML system on one machine: the library behind `make demo` and tests/test_e2e.py.
+
+`run_world(cfg)` fingerprints a model (cached), starts anvil, deploys, registers,
+starts the permission service and the distribution server (subprocesses via the
+`oml` CLI), lets an honest host stake, deposit, download and serve K queries
+through the `openai` client, lets a rogue host serve without permissions, runs
+the prover, tries a second proof with the burned fingerprint, and returns a
+`Summary` with every figure and every expectation checked.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .anvil import DEV_KEYS, free_port, start_anvil
+from .deploy import deploy_oml
+from .eip712 import Signer
+from .errors import ContractError, OMLError
+from .procs import ProcessGroup, ServiceProcess
+from .registration import RegistrationOptions, register_model
+from .roles import HostClient, OwnerClient, ProverClient
+
+ETH = 10**18
+
+
+@dataclass
+class WorldConfig:
+    preset: str = "demo"  # base model preset
+    n_fingerprints: int = 64
+    queries: int = 20  # K queries to the honest host
+    price: int = 10**12  # wei per query
+    min_stake: int = 1 * ETH
+    stake: int = 2 * ETH  # what each host stakes
+    escrow: int = ETH // 100
+    slash_bps: int = 5_000
+    prover_share_bps: int = 2_000
+    settle_interval: float = 1.0  # permission service settlement period (s)
+    max_tokens: int = 16
+    out_dir: Path = Path("out/demo")
+    progress: bool = True
+    timeout: float = 180.0  # per waiting step
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Summary:
+    config: dict
+    model_id: int = 0
+    hosts: dict = field(default_factory=dict)  # label -> figures
+    revenue_fees: int = 0
+    revenue_final: int = 0
+    prover_reward: int = 0
+    fingerprints_burned: int = 0
+    queries_attested: int = 0
+    probes: list = field(default_factory=list)
+    phases: list[Phase] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, bool(ok), detail))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return json.loads(json.dumps(d, default=str))
+
+
+class Timer:
+    """Records phases and prints one line per phase with the elapsed time."""
+
+    def __init__(self, summary: Summary, say: Callable[[str], None]):
+        self.summary, self.say, self.t0 = summary, say, time.monotonic()
+
+    def phase(self, name: str):
+        timer = self
+
+        class _Ctx:
+            def __enter__(self):
+                self.start = time.monotonic()
+                timer.say(f"[{self.start - timer.t0:6.1f}s] {name} …")
+
+            def __exit__(self, exc_type, exc, tb):
+                dt = time.monotonic() - self.start
+                timer.summary.phases.append(Phase(name, round(dt, 2)))
+                if exc_type is None:
+                    timer.say(f"[{time.monotonic() - timer.t0:6.1f}s] {name}: done in {dt:.1f} s")
+
+        return _Ctx()
+
+
+@dataclass
+class Actor:
+    label: str
+    key: str
+    attestation_key: str = ""
+
+    @property
+    def address(self) -> str:
+        return Signer(self.key).address
+
+
+def _wait(cond: Callable[[], bool], timeout: float, what: str, poll: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise OMLError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+def run_world(cfg: WorldConfig, say: Callable[[str], None] = print, procs: ProcessGroup | None = None) -> Summary:
+    """Run everything; the caller owns `procs` (stopped by the caller) or one is made and closed here."""
+    own = procs is None
+    procs = procs or ProcessGroup()
+    try:
+        return _run(cfg, say, procs)
+    finally:
+        if own:
+            procs.close()
+
+
+def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
+    from web3 import Web3
+
+    from .model_prep import PrepConfig, prepare_model
+    from .services.prover import Prover, ProverConfig
+
+    out = Path(cfg.out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    summary = Summary(config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()})
+    t = Timer(summary, say)
+    owner, platform = Actor("owner", DEV_KEYS[0]), Actor("permission signer", DEV_KEYS[1])
+    honest = Actor("honest host", DEV_KEYS[2], "0x" + secrets.token_hex(32))
+    rogue = Actor("rogue host", DEV_KEYS[3], "0x" + secrets.token_hex(32))
+    prover_actor = Actor("prover", DEV_KEYS[4])
+
+    with t.phase(f"fingerprinted model ({cfg.preset}, {cfg.n_fingerprints} fingerprints; cached)"):
+        fm = prepare_model(PrepConfig(preset=cfg.preset, n=cfg.n_fingerprints), progress=cfg.progress,
+                           say=lambda m: say(f"         {m}"))
+        say(f"         {fm.model_dir} ({'reused' if fm.reused else 'built'}, accuracy {fm.accuracy:.0%})")
+
+    with t.phase("local chain, deployment and registration"):
+        node = start_anvil(log_path=str(out / "anvil.log"))
+        procs.others.append(node)
+        w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
+        deployments = out / "deployments.json"
+        if deployments.exists():
+            deployments.unlink()
+        oml = deploy_oml(w3, owner.key, deployments)
+        own = OwnerClient(w3, oml, owner.key)
+        reg = register_model(own, fm.model_dir, fm.fingerprint_file, RegistrationOptions(
+            price_per_query=cfg.price, permission_signer=platform.address, min_host_stake=cfg.min_stake,
+            slash_bps=cfg.slash_bps, prover_share_bps=cfg.prover_share_bps, revenue_recipient=owner.address,
+            metadata_uri=f"oml://{cfg.preset}"), out=out / "registration.json")
+        mid = summary.model_id = reg.model_id
+        say(f"         OML {oml} at {node.url}; model {mid} registered ({reg.fingerprint_count} fingerprints)")
+    chain = ["--rpc-url", node.url, "--deployments", str(deployments)]
+
+    with t.phase("permission service and distribution server"):
+        perm_port, dist_port = free_port(), free_port()
+        perm = procs.start(ServiceProcess("permission service", [
+            "permission", "serve", *chain, "--db", str(out / "permission.db"), "--port", str(perm_port),
+            "--settle-interval", str(cfg.settle_interval), "--log-level", "warning"], out / "permission.log",
+            env={"OML_PRIVATE_KEY": platform.key}))
+        dist = procs.start(ServiceProcess("distribution server", [
+            "distribute", "serve", *chain, "--model", f"{mid}={fm.model_dir}", "--port", str(dist_port),
+            "--log-level", "warning"], out / "distribution.log"))
+        perm_url, dist_url = f"http://127.0.0.1:{perm_port}", f"http://127.0.0.1:{dist_port}"
+        perm.wait_http(perm_url + "/healthz", cfg.timeout)
+        dist.wait_http(f"{dist_url}/v1/models/{mid}/manifest", cfg.timeout)
+
+    hosts = {}
+    with t.phase("hosts stake, deposit escrow and download M.oml"):
+        for actor in (honest, rogue):
+            port = free_port()
+            hc = HostClient(w3, oml, actor.key, attestation_key=actor.attestation_key)
+            hc.stake(mid, cfg.stake, f"http://127.0.0.1:{port}")
+            if actor is honest:
+                hc.deposit_escrow(mid, cfg.escrow)
+            target = out / f"{actor.label.split()[0]}-model"
+            report = download(dist_url, mid, actor.key, node.url, oml, target, cfg.progress)
+            say(f"         {actor.label} {actor.address[:10]}… staked {cfg.stake / ETH:g} ETH, downloaded {report}")
+            hosts[actor.label] = (actor, hc, port, target)
+
+    with t.phase("honest host and rogue host (--no-permission) serving"):
+        for label, (actor, hc, port, target) in hosts.items():
+            args = ["host", "serve", *chain, "--model-id", str(mid), "--model-dir", str(target), "--port", str(port),
+                    "--state-db", str(out / f"{label.split()[0]}-host.db")]
+            args += ["--no-permission"] if actor is rogue else ["--permission-url", perm_url]
+            svc = procs.start(ServiceProcess(label, args, out / f"{label.split()[0]}-host.log",
+                                             env={"OML_PRIVATE_KEY": actor.key,
+                                                  "OML_ATTESTATION_KEY": actor.attestation_key}))
+            hosts[label] = (actor, hc, port, target, svc)
+        for label, (actor, hc, port, target, svc) in hosts.items():
+            svc.wait_http(f"http://127.0.0.1:{port}/v1/models", cfg.timeout)
+
+    before = {label: hosts[label][1].get_stake(mid, hosts[label][0].address).amount for label in hosts}
+    with t.phase(f"{cfg.queries} user queries to the honest host (openai client), fees settled on chain"):
+        summary.queries_attested = user_queries(f"http://127.0.0.1:{hosts['honest host'][2]}", own, mid,
+                                                honest.address, cfg.queries, cfg.max_tokens, cfg.progress)
+        _wait(lambda: own.revenue_of(mid) >= cfg.queries * cfg.price, cfg.timeout, "fee settlement")
+        time.sleep(min(2.0, 2 * cfg.settle_interval))  # nothing more may arrive
+        summary.revenue_fees = own.revenue_of(mid)
+
+    with t.phase("prover probes both hosts with fresh fingerprint keys"):
+        pcfg = ProverConfig(rpc_url=node.url, oml_address=oml, prover_key=prover_actor.key,
+                            fingerprint_files=[str(fm.fingerprint_file)], db_path=str(out / "prover.db"),
+                            keys_per_round=2, max_tokens=cfg.max_tokens)
+        prover = Prover(pcfg, w3)
+        try:
+            report = prover.run_round()
+        finally:
+            prover.close()
+        summary.probes = [asdict(r) for r in report.results]
+        for r in report.results:
+            say(f"         {r.host[:10]}… key #{r.fp_index}: {r.outcome} {r.detail[:90]}")
+        slashes = report.slashes
+
+    with t.phase("a second proof with the burned fingerprint"):
+        second = second_proof(w3, oml, prover_actor.key, prover.models[mid], slashes[0]) if slashes else "no slash"
+        say(f"         {second}")
+
+    # --- figures and checks ---------------------------------------------------------------------
+    m = own.get_model(mid)
+    for label, (actor, hc, port, target, svc) in hosts.items():
+        s, e = hc.get_stake(mid, actor.address), hc.get_escrow(mid, actor.address)
+        summary.hosts[label] = {"address": actor.address, "stake_before": before[label], "stake_after": s.amount,
+                                "escrow": e.balance, "settled_queries": hc.settled_count(mid, actor.address)}
+    summary.prover_reward = own.reward_of(prover_actor.address)
+    summary.fingerprints_burned = sum(own.is_burned(mid, i) for i in range(m.fingerprint_count))
+    summary.revenue_final = own.revenue_of(mid)
+    h, r = summary.hosts["honest host"], summary.hosts["rogue host"]
+    slashed = r["stake_before"] * cfg.slash_bps // 10_000
+    reward = slashed * cfg.prover_share_bps // 10_000
+    summary.check("fees settled = K × price", summary.revenue_fees == cfg.queries * cfg.price,
+                  f"revenue {summary.revenue_fees} wei, expected {cfg.queries} × {cfg.price}")
+    summary.check("every user query carried a valid attestation", summary.queries_attested == cfg.queries,
+                  f"{summary.queries_attested}/{cfg.queries}")
+    summary.check("honest host keeps its whole stake", h["stake_after"] == h["stake_before"] == cfg.stake,
+                  f"{h['stake_after']} of {h['stake_before']} wei")
+    summary.check("honest host probed and not slashed",
+                  any(p["host"] == honest.address and p["outcome"] == "permitted" for p in summary.probes)
+                  and not any(s.host == honest.address for s in slashes), "fingerprint fired under a permission")
+    summary.check("rogue host slashed by slash_bps", r["stake_after"] == r["stake_before"] - slashed,
+                  f"{r['stake_before']} → {r['stake_after']} wei (expected −{slashed})")
+    summary.check("prover paid its share", summary.prover_reward == reward,
+                  f"reward {summary.prover_reward} wei, expected {reward}")
+    summary.check("one fingerprint burned", summary.fingerprints_burned == len(slashes) == 1,
+                  f"{summary.fingerprints_burned} burned, {len(slashes)} slash(es)")
+    summary.check("second proof with the same fingerprint reverts", second == "SlashFingerprintBurned", second)
+    summary.check("treasury got the rest of the slash",
+                  summary.revenue_final == summary.revenue_fees + slashed - reward
+                  + (h["settled_queries"] - cfg.queries) * cfg.price,
+                  f"revenue {summary.revenue_final} wei")
+    return summary
+
+
+def download(server: str, model_id: int, host_key: str, rpc_url: str, oml: str, out: Path, progress: bool) -> str:
+    """Download M.oml through the distribution server (signed request; weights hash checked against the chain)."""
+    from .services.distribution import download_model
+
+    r = download_model(server, model_id, host_key, out, rpc_url, oml, progress=progress)
+    return f"{r.files} files, {r.bytes_downloaded / 1e6:.1f} MB, weights hash verified"
+
+
+def user_queries(base_url: str, oml: OwnerClient, model_id: int, host: str, k: int, max_tokens: int,
+                 progress: bool) -> int:
+    """K ordinary completions through the official openai client; returns how many attestations verified."""
+    from openai import OpenAI
+    from tqdm import tqdm
+
+    from .services.prover.probe import HostAnswerInvalid, verify_answer
+
+    client = OpenAI(base_url=base_url + "/v1", api_key="not-needed", max_retries=0, timeout=120)
+    name = client.models.list().data[0].id
+    signer = oml.get_stake(model_id, host).attestation_signer
+    prompts = ["The history of the city", "In the morning the farmer", "A letter to my friend",
+               "The king said unto", "Science is the study of"]
+    ok = 0
+    for i in tqdm(range(k), desc="queries", disable=not progress, leave=False):
+        prompt = f"{prompts[i % len(prompts)]} ({i})"
+        resp = client.completions.create(model=name, prompt=prompt, max_tokens=max_tokens, temperature=0)
+        try:
+            verify_answer(resp.to_dict(), oml.domain, model_id, host, prompt, [signer])
+            ok += 1
+        except HostAnswerInvalid:
+            pass
+    return ok
+
+
+def second_proof(w3, oml: str, prover_key: str, fps, slash) -> str:
+    """Re-submit the revealed evidence (commit, reveal): the contract must refuse the burned fingerprint."""
+    from .services.prover.store import ProverStore  # noqa: F401  (evidence comes from the chain event below)
+
+    pc = ProverClient(w3, oml, prover_key)
+    tx = w3.eth.get_transaction(slash.tx_hash)
+    fn, args = pc.contract.decode_function_input(tx["input"])
+    ev = args["evidence"]
+    from .types import SlashEvidence
+
+    evidence = SlashEvidence.from_abi(ev) if isinstance(ev, dict) else SlashEvidence(*ev)
+    try:
+        pc.prove(evidence, timeout=30)
+    except ContractError as exc:
+        return exc.error
+    return "accepted (!)"
