@@ -187,6 +187,9 @@ async def _serve(st: Any, parsed, shape) -> JSONResponse:
         if isinstance(res, BaseException):
             raise res
         permission = res
+    if st.config.plain_baseline:  # benchmark baseline: what serving costs without OML
+        return JSONResponse(shape(st.config.model_name, completion.text, completion.finish_reason,
+                                  completion.prompt_tokens, completion.completion_tokens, None))
     att = gate.attest(parsed.query, completion.text, permission)
     body = shape(st.config.model_name, completion.text, completion.finish_reason, completion.prompt_tokens,
                  completion.completion_tokens, att.body())

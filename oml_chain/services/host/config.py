@@ -32,6 +32,9 @@ class HostConfig:
                                                                              "seq/voucher count"})
     no_permission: bool = field(default=False, metadata={"help": "rogue mode: serve without permissions "
                                                                  "(demos and tests; slashable)"})
+    plain_baseline: bool = field(default=False, metadata={"help": "benchmark baseline only: no permission, "
+                                                                  "no attestation, no `oml` field (needs "
+                                                                  "no_permission)"})
     auto_deposit_wei: int = field(default=0, metadata={"help": "on escrow_insufficient, deposit this much "
                                                                "escrow and retry once (0 = never)"})
     served_model_name: str | None = field(default=None, metadata={"help": "the `model` name clients send "
@@ -66,6 +69,8 @@ class HostConfig:
         if not self.no_permission and not self.permission_url:
             raise ConfigError("HostConfig.permission_url is required (the permission service's URL), "
                               "unless no_permission is set")
+        if self.plain_baseline and not self.no_permission:
+            raise ConfigError("HostConfig.plain_baseline is a benchmark baseline and needs no_permission")
         if self.permission_url and not self.permission_url.startswith(("http://", "https://")):
             raise ConfigError(f"HostConfig.permission_url must be an http(s):// URL, got {self.permission_url!r}")
         if not isinstance(self.auto_deposit_wei, int) or self.auto_deposit_wei < 0:
