@@ -63,13 +63,17 @@ class _Pending:
 
 
 class _Store:
-    """One row per (chain, contract, model, host) in SQLite (WAL, synchronous=FULL): seq, count, pending."""
+    """One row per (chain, contract, model, host) in SQLite (WAL): seq, count, pending.
+
+    `synchronous=NORMAL`: each write reaches the WAL (the operating system) before the request is sent,
+    so a killed host process resumes exactly; after a power loss `resync()` re-adopts the service's count.
+    """
 
     def __init__(self, path: str | Path, key: str):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("CREATE TABLE IF NOT EXISTS host_state (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
                            "count INTEGER NOT NULL, pending TEXT)")
         self._key = key
