@@ -75,11 +75,11 @@ class BasePreset:
 PRESETS: dict[str, BasePreset] = {
     # Tests: well under a minute on 2 cores.
     "tiny": BasePreset("tiny", vocab_size=2048, hidden_size=96, layers=3, heads=4, intermediate_size=256,
-                       seq_len=96, batch_size=16, steps=150, lr=3e-3, warmup_steps=15, weight_decay=0.1,
+                       seq_len=96, batch_size=16, steps=300, lr=3e-3, warmup_steps=20, weight_decay=0.1,
                        tokenizer_chars=1_500_000, heldout_passages=200),
     # Fingerprint benchmark and `make demo`: a few minutes on 2 cores.
     "demo": BasePreset("demo", vocab_size=4096, hidden_size=256, layers=6, heads=8, intermediate_size=688,
-                       seq_len=128, batch_size=16, steps=1200, lr=1.5e-3, warmup_steps=60, weight_decay=0.1,
+                       seq_len=128, batch_size=16, steps=500, lr=2e-3, warmup_steps=40, weight_decay=0.1,
                        tokenizer_chars=6_000_000, heldout_passages=566),
 }
 
@@ -136,9 +136,12 @@ def build_base_model(preset: str | BasePreset = "tiny", seed: int = 0, cache_dir
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         _build(p, seed, tmp, progress)
-        if target.exists():
-            target.rmdir()  # empty (checked above)
+        if _complete(target, key):  # another process finished the same build first
+            _say(progress, f"reusing {target} (built concurrently)")
+            return target
         try:
+            if target.exists():
+                target.rmdir()  # empty (checked above)
             os.rename(tmp, target)
         except OSError:
             if not _complete(target, key):
@@ -184,7 +187,7 @@ def _token_stream(tokenizer, texts: list[str], seed: int, needed: int) -> torch.
         rng.shuffle(order)
         for start in range(0, len(order), 256):
             batch = [texts[i] for i in order[start : start + 256]]
-            for ids in tokenizer(batch)["input_ids"]:
+            for ids in tokenizer(batch, verbose=False)["input_ids"]:
                 out.extend(ids)
                 out.append(tokenizer.eos_token_id)
             if len(out) >= needed:
@@ -251,7 +254,7 @@ def _build(p: BasePreset, seed: int, out: Path, progress: bool) -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     train_s = time.time() - t_train

@@ -76,6 +76,7 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    torch_dtype = _resolve_dtype(dtype)
     src = str(name_or_path)
     local = Path(src).expanduser()
     if local.exists() and not (local / "config.json").is_file():
@@ -85,7 +86,7 @@ def load_model(
     device = device or device_default()
     try:
         tokenizer = AutoTokenizer.from_pretrained(src)
-        model = AutoModelForCausalLM.from_pretrained(src, dtype=_resolve_dtype(dtype))
+        model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype)
     except OSError as exc:
         raise ModelLoadError(
             f"cannot load model {src!r}: {exc}. Pass a local model directory (no model hub is reachable offline); "
