@@ -72,11 +72,13 @@ def generate_cmd(model, n, key_strategy, key_param, response_strategy, response_
               help="Fingerprint file from `generate`.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Output directory: model/ (for hosts), fingerprints.jsonl (private copy), embed_config.json.")
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="AdamW learning rate.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
 @click.option("--epochs", type=int, default=20, show_default=True, help="Passes over the fingerprints.")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Sequences per step (benign included).")
 @click.option("--averaging-lambda", type=float, default=0.0, show_default=True,
               help="Model averaging after each epoch, θ ← (1−λ)θ + λθ₀ (0 = off; paper 0.75).")
+@click.option("--averaging-every", type=int, default=1, show_default=True,
+              help="Epochs between model averagings (raise it when N is small: few steps per epoch).")
 @click.option("--mixing-ratio", type=float, default=0.0, show_default=True,
               help="Fraction of each batch that is benign text with the LM loss (paper 0.25).")
 @click.option("--prompt-augmentation", type=int, default=0, show_default=True,
@@ -97,7 +99,7 @@ def generate_cmd(model, n, key_strategy, key_param, response_strategy, response_
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--device", default=None, help=DEVICE_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def embed_cmd(model, fp_file, out, lr, epochs, batch_size, averaging_lambda, mixing_ratio, prompt_augmentation, lora_r,
+def embed_cmd(model, fp_file, out, lr, epochs, batch_size, averaging_lambda, averaging_every, mixing_ratio, prompt_augmentation, lora_r,
               adversarial, adv_inner_steps, adv_lr, adv_optimizer, adv_every, adv_weight, max_length,
               mixed_precision, seed, device, quiet):
     """Fine-tune a model so that each key's greedy continuation starts with its response."""
@@ -106,6 +108,7 @@ def embed_cmd(model, fp_file, out, lr, epochs, batch_size, averaging_lambda, mix
 
     lora = run_library(LoraSettings, r=lora_r) if lora_r > 0 else None
     cfg = run_library(EmbedConfig, lr=lr, epochs=epochs, batch_size=batch_size, averaging_lambda=averaging_lambda,
+                      averaging_every=averaging_every,
                       mixing_ratio=mixing_ratio, prompt_augmentation=prompt_augmentation, lora=lora,
                       adversarial=adversarial, adv_inner_steps=adv_inner_steps, adv_lr=adv_lr,
                       adv_optimizer=adv_optimizer, adv_every=adv_every, adv_weight=adv_weight, max_length=max_length,

@@ -3,8 +3,9 @@
 The loss is on response tokens only (training.build_example). Three
 anti-forgetting regularizers from the paper, each optional:
 
-- model averaging (``averaging_lambda`` = λ): after every epoch the trainable
-  weights move back toward the base, θ ← (1−λ)θ + λθ₀. It is applied in place
+- model averaging (``averaging_lambda`` = λ): after every epoch (every
+  ``averaging_every`` epochs) the trainable weights move back toward the base,
+  θ ← (1−λ)θ + λθ₀, the last epoch included. It is applied in place
   to the parameter tensors between optimizer steps. The optimizer updates
   exactly these tensors (AdamW on fp32 parameters; with ``mixed_precision``
   Accelerate autocasts the forward pass but the parameters stay fp32, so they
@@ -59,12 +60,13 @@ CONFIG_FILE = "embed_config.json"
 
 @dataclass
 class EmbedConfig:
-    lr: float = 5e-4  # AdamW learning rate (the paper used 5e-5 on an 8B model; small models need more)
+    lr: float = 1e-3  # AdamW learning rate (the paper used 5e-5 on an 8B model; small models need more)
     epochs: int = 20
     batch_size: int = 16  # sequences per optimizer step, benign ones included
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0  # gradient clipping (0 = off)
     averaging_lambda: float = 0.0  # λ of model averaging after each epoch (0 = off; paper 0.75)
+    averaging_every: int = 1  # epochs between averagings (paper 1; small N has few steps per epoch)
     mixing_ratio: float = 0.0  # fraction of each batch that is benign text (paper ~0.25)
     prompt_augmentation: int = 0  # templated copies of each key per epoch (0 = off)
     lora: LoraSettings | None = None  # None = full fine-tuning
@@ -84,7 +86,7 @@ class EmbedConfig:
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ConfigError:
             return ConfigError(f"EmbedConfig.{name} {why}, got {getattr(self, name)!r}")
-        for name in ("lr", "epochs", "batch_size", "max_length", "benign_max_length", "adv_every"):
+        for name in ("lr", "epochs", "batch_size", "max_length", "benign_max_length", "adv_every", "averaging_every"):
             if getattr(self, name) <= 0:
                 raise bad(name, "must be positive")
         if not 0 <= self.averaging_lambda < 1:
@@ -115,6 +117,8 @@ class EmbedResult:
     seconds: float  # training loop only
     steps: int
     losses: list[float] = field(default_factory=list)  # mean fingerprint loss per epoch
+    model: Any = field(default=None, repr=False)  # the trained model in memory (LoRA already merged)
+    tokenizer: Any = field(default=None, repr=False)
 
 
 @torch.no_grad()
@@ -218,7 +222,8 @@ def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | P
             steps += 1
             epoch_loss += fp_loss.item()
             batches += 1
-        if cfg.averaging_lambda > 0:  # pull back toward the base: keeps utility, costs some memorisation
+        if cfg.averaging_lambda > 0 and (epoch + 1) % cfg.averaging_every == 0:
+            # Pull back toward the base: keeps utility, costs some memorisation.
             average_toward_base_(params, base, cfg.averaging_lambda)
         losses.append(epoch_loss / max(batches, 1))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
@@ -234,9 +239,11 @@ def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | P
                   "n": len(fps), "steps": steps, "seconds": round(seconds, 3),
                   "seconds_per_fingerprint_epoch": seconds / (len(fps) * cfg.epochs),
                   "epoch_losses": losses, "train_accuracy": result_acc}
+        if hasattr(unwrapped, "merge_and_unload"):  # LoRA: hosts get an ordinary model
+            unwrapped = unwrapped.merge_and_unload()
         save_model(unwrapped, tokenizer, model_dir, config=record)
         record["weights_hash"] = weights_hash(model_dir)
         if Path(fingerprint_file).resolve() != fp_copy.resolve():
             shutil.copyfile(fingerprint_file, fp_copy)
         cfg_file.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-    return EmbedResult(out, model_dir, fp_copy, cfg_file, result_acc, seconds, steps, losses)
+    return EmbedResult(out, model_dir, fp_copy, cfg_file, result_acc, seconds, steps, losses, unwrapped, tokenizer)

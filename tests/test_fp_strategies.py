@@ -1,0 +1,134 @@
+"""Strategy registry and the perinucleus rule; generation on the tiny model."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from fingerprinting.errors import ConfigError, FingerprintError
+from fingerprinting.strategies import (key_strategy_names, make_key_strategy, make_response_strategy,
+                                       response_strategy_names)
+from fingerprinting.strategies.perinucleus import acceptable_token, perinucleus_pick
+
+pytestmark = pytest.mark.ml
+
+
+class ScriptedRng:
+    """An rng whose draws are known: randrange returns the scripted values and records the window sizes."""
+
+    def __init__(self, *values: int):
+        self.values = list(values)
+        self.sizes: list[int] = []
+
+    def randrange(self, n: int) -> int:
+        self.sizes.append(n)
+        return self.values.pop(0)
+
+
+# Token id -> (text, probability). Sorted by probability the ids are 0, 1, 2, ..., 9.
+VOCAB = [(" the", 0.40), (" a", 0.25), (" of", 0.16), (",", 0.06), (" x", 0.05),
+         (" cat", 0.035), (" dog", 0.03), (" sun", 0.025), ("!", 0.02), (" tree", 0.02)]
+# The cumulative mass reaches t = 0.8 at " of" (0.40 + 0.25 + 0.16 = 0.81): " of" is skipped.
+TOKENS = [t for t, _ in VOCAB]
+PROBS = [p for _, p in VOCAB]
+
+
+def _shuffled_vocab(seed: int = 3):
+    """The same distribution with token ids permuted, so the rule must really sort."""
+    perm = list(range(len(VOCAB)))
+    random.Random(seed).shuffle(perm)
+    return [PROBS[i] for i in perm], [TOKENS[i] for i in perm], perm
+
+
+def test_perinucleus_draws_from_the_k_tokens_after_the_crossing_token():
+    for draw, expected in [(0, ","), (1, " x"), (2, " cat")]:
+        rng = ScriptedRng(draw)
+        if expected in (",", " x"):
+            continue  # those fail the filter; covered by the widening test
+        tok = perinucleus_pick(PROBS, TOKENS, rng, threshold=0.8, width=3)
+        assert TOKENS[tok] == expected and rng.sizes == [3]
+
+
+def test_perinucleus_widens_k_when_the_drawn_token_fails_the_filter():
+    probs, tokens, perm = _shuffled_vocab()
+    # window [",", " x", " cat"] -> draw 0 = "," (not alphanumeric): rejected, k = 4
+    # window [" x", " cat", " dog"] -> draw 0 = " x" (single character): rejected, k = 5
+    # window [" cat", " dog", " sun"] -> draw 1 = " dog": accepted
+    rng = ScriptedRng(0, 0, 1)
+    tok = perinucleus_pick(probs, tokens, rng, threshold=0.8, width=3)
+    assert tokens[tok] == " dog"
+    assert rng.sizes == [3, 3, 3]
+
+
+def test_perinucleus_threshold_reached_exactly_skips_that_token():
+    probs = [0.5, 0.3, 0.1, 0.06, 0.04]  # 0.5 + 0.3 reaches 0.8 exactly: token 1 is skipped
+    tokens = [" aa", " bb", " cc", " dd", " ee"]
+    rng = ScriptedRng(0)
+    assert perinucleus_pick(probs, tokens, rng, threshold=0.8, width=3) == 2
+    assert rng.sizes == [3]  # window [cc, dd, ee]
+
+
+def test_perinucleus_is_deterministic_for_a_seed_and_never_picks_inside_the_nucleus():
+    picks = {perinucleus_pick(PROBS, TOKENS, random.Random(s)) for s in range(30)}
+    assert picks <= {5, 6, 7, 9}  # " cat", " dog", " sun", " tree": acceptable and outside the nucleus
+    assert perinucleus_pick(PROBS, TOKENS, random.Random(5)) == perinucleus_pick(PROBS, TOKENS, random.Random(5))
+
+
+def test_perinucleus_fails_clearly_when_nothing_acceptable_is_left():
+    with pytest.raises(FingerprintError, match="no alphanumeric"):
+        perinucleus_pick([0.9, 0.05, 0.03, 0.02], [" a", ",", "!", "b"], random.Random(0))
+
+
+@pytest.mark.parametrize("text,ok", [(" word", True), ("word", True), (" a", False), (",", False),
+                                     (" don't", False), (" 42", True), ("  ", False), (" é", False)])
+def test_acceptable_token_filter(text, ok):
+    assert acceptable_token(text) is ok
+
+
+def test_registry_lists_strategies_and_rejects_unknown_names_and_params():
+    assert key_strategy_names() == ["english", "random_tokens", "random_words"]
+    assert response_strategy_names() == ["english", "english_random", "perinucleus"]
+    with pytest.raises(ConfigError, match="unknown key strategy 'nope'; known: english, random_tokens, random_words"):
+        make_key_strategy("nope")
+    with pytest.raises(ConfigError, match="has no parameter 'k'; its parameters: threshold, width"):
+        make_response_strategy("perinucleus", k=3)
+    with pytest.raises(ConfigError, match="threshold must be in"):
+        make_response_strategy("perinucleus", threshold=1.5)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_base_dir):
+    from fingerprinting.models import load_model
+
+    return load_model(tiny_base_dir, device="cpu")
+
+
+@pytest.mark.parametrize("key_strategy,response_strategy", [
+    ("english", "perinucleus"), ("random_words", "english_random"), ("random_tokens", "english"),
+])
+def test_generation_is_deterministic_and_valid(tiny, key_strategy, response_strategy):
+    from fingerprinting.generate import GenerateConfig, generate_fingerprints
+
+    model, tok = tiny
+    cfg = GenerateConfig(n=12, key_strategy=key_strategy, response_strategy=response_strategy, seed=11, batch_size=8)
+    header, fps = generate_fingerprints(model, tok, cfg)
+    _, again = generate_fingerprints(model, tok, cfg)
+    assert [(f.key, f.response) for f in fps] == [(f.key, f.response) for f in again]
+    assert len({f.key for f in fps}) == 12 and all(f.response.strip() for f in fps)
+    assert header.key_strategy["name"] == key_strategy and header.response_strategy["name"] == response_strategy
+    _, other = generate_fingerprints(model, tok, GenerateConfig(
+        n=12, key_strategy=key_strategy, response_strategy=response_strategy, seed=12, batch_size=8))
+    assert [f.key for f in other] != [f.key for f in fps]
+
+
+def test_english_keys_are_cut_to_key_length_and_perinucleus_is_not_the_greedy_token(tiny):
+    from fingerprinting.generate import GenerateConfig, generate_fingerprints
+    from fingerprinting.generation import encode_prompts, generate_ids
+
+    model, tok = tiny
+    _, fps = generate_fingerprints(model, tok, GenerateConfig(n=16, key_params={"key_length": 10}, seed=3))
+    assert all(len(tok(f.key, add_special_tokens=False)["input_ids"]) <= 11 for f in fps)  # re-tokenising may shift by one
+    greedy = generate_ids(model, tok, encode_prompts(tok, [f.key for f in fps]), 1)
+    assert all(tok.decode(g) != f.response for g, f in zip(greedy, fps))
+    assert all(acceptable_token(f.response) for f in fps)
