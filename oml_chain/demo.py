@@ -51,8 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where logs, databases and summary go")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
+    import logging
+
     import torch
 
+    logging.basicConfig(level=logging.WARNING, format="         %(name)s: %(message)s")
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     cfg = WorldConfig(preset=a.preset, n_fingerprints=a.fingerprints, queries=a.queries, out_dir=a.out,
                       progress=not a.quiet)

@@ -61,6 +61,10 @@ class TcpProxy:
     def stop(self) -> None:
         """Refuse new connections and cut the open ones (the port stays reserved for `start`)."""
         if self._server is not None:
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+            except OSError:
+                pass
             self._server.close()
             self._server = None
         with self._lock:

@@ -73,6 +73,8 @@ class Prover:
         self.models: dict[int, FingerprintCommitment] = {}
         self.http = httpx.Client(timeout=config.request_timeout)
         self._names: dict[str, str] = {}
+        self._hosts: dict[tuple[int, str], None] = {}  # every (model, host) ever staked, in first-seen order
+        self._scanned_to = -1
         self._staked_topic = next(event_abi_to_log_topic(e) for e in self.client.abi
                                   if e.get("type") == "event" and e["name"] == "HostStaked")
 
@@ -100,18 +102,25 @@ class Prover:
         return self.models
 
     def targets(self) -> list[Target]:
-        """Hosts with a non-zero stake on models we hold fingerprints for (from HostStaked events)."""
+        """Hosts with a non-zero stake on models we hold fingerprints for.
+
+        HostStaked events are scanned incrementally (only blocks not seen before); stakes and endpoints are
+        read fresh every time, so a changed endpoint or a withdrawn stake is noticed at once.
+        """
         self.refresh_models()
-        logs = self.client._rpc(lambda: self.w3.eth.get_logs({
-            "address": self.client.address, "fromBlock": self.config.from_block, "toBlock": "latest",
-            "topics": [self._staked_topic]}))
-        seen: dict[tuple[int, str], None] = {}
-        for ev in self.client.decode_events({"logs": logs}):
-            key = (int(ev.args["modelId"]), to_checksum_address(ev.args["host"]))
-            if key[0] in self.models:
-                seen[key] = None
+        latest = self.client._rpc(lambda: self.w3.eth.block_number)
+        start = max(self.config.from_block, self._scanned_to + 1)
+        if start <= latest:
+            logs = self.client._rpc(lambda: self.w3.eth.get_logs({
+                "address": self.client.address, "fromBlock": start, "toBlock": latest,
+                "topics": [self._staked_topic]}))
+            for ev in self.client.decode_events({"logs": logs}):
+                self._hosts[(int(ev.args["modelId"]), to_checksum_address(ev.args["host"]))] = None
+            self._scanned_to = latest
         out = []
-        for mid, host in seen:
+        for mid, host in self._hosts:
+            if mid not in self.models:
+                continue
             stake = self.client.get_stake(mid, host)
             if stake.amount > 0:
                 out.append(Target(mid, host, stake.endpoint, stake.amount))
