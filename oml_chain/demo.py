@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = WorldConfig(preset=a.preset, n_fingerprints=a.fingerprints, queries=a.queries, out_dir=a.out,
                       progress=not a.quiet)
     say = lambda msg: print(msg, flush=True)  # noqa: E731
-    say(f"OML demo: {a.preset} model, N={a.fingerprints} fingerprints, K={a.queries} queries; logs in {a.out}/")
+    say(f"OML demo: {a.preset} model, N={a.fingerprints} fingerprints, K={a.queries} queries; logs in {a.out}/run/")
     t0 = time.monotonic()
     sigterm_as_interrupt()
     procs = ProcessGroup()

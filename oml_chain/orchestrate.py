@@ -5,13 +5,15 @@ starts the permission service and the distribution server (subprocesses via the
 `oml` CLI), lets an honest host stake, deposit, download and serve K queries
 through the `openai` client, lets a rogue host serve without permissions, runs
 the prover, tries a second proof with the burned fingerprint, and returns a
-`Summary` with every figure and every expectation checked.
+`Summary` with every figure and every expectation checked. Logs, databases
+and downloads of a run live in `<out_dir>/run/` (replaced by the next run).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -145,8 +147,11 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     from .model_prep import PrepConfig, prepare_model
     from .services.prover import Prover, ProverConfig
 
-    out = Path(cfg.out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    # Every run starts from a fresh chain, so its ledgers, databases, logs and downloads start fresh too.
+    out = Path(cfg.out_dir).resolve() / "run"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     summary = Summary(config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()})
     t = Timer(summary, say)
     owner, platform = Actor("owner", DEV_KEYS[0]), Actor("permission signer", DEV_KEYS[1])
