@@ -184,3 +184,28 @@ def test_daemon_survives_a_stopped_rpc_and_an_unreachable_host(pworld, caplog):
     assert rogue.get_stake(mid, rogue.account).amount < before
     assert any("chain unavailable" in r.message for r in caplog.records)
     assert any("unreachable" in r.message and ghost.account in r.message for r in caplog.records)
+
+
+def test_prove_once_and_status_through_the_cli(pworld):
+    import json
+
+    from click.testing import CliRunner
+
+    from oml_chain.cli import main
+
+    mid, rogue = pworld["model_id"], pworld["rogue"]
+    before = rogue.get_stake(mid, rogue.account).amount
+    common = ["--rpc-url", pworld["url"], "--deployments", str(pworld["out"] / "deployments.json")]
+    res = CliRunner().invoke(main, ["prove", "once", *common, "--key", pworld["keys"][8], "--fingerprints",
+                                    str(pworld["fp_file"]), "--db", str(pworld["out"] / "cli.db"), "--host",
+                                    rogue.account, "--model-id", str(mid), "--json", str(pworld["out"] / "once.json")])
+    assert res.exit_code == 0, res.output
+    assert f"host {rogue.account}" in res.output and ": slashed" in res.output
+    assert rogue.get_stake(mid, rogue.account).amount == before - before * SLASH_BPS // 10_000
+    (result,) = json.loads((pworld["out"] / "once.json").read_text())["results"]
+    assert result["outcome"] == "slashed" and result["slash"]["slashed"] == before * SLASH_BPS // 10_000
+    res = CliRunner().invoke(main, ["status", *common, "--json"])
+    snap = json.loads(res.output)
+    assert len(snap["slashes"]) >= 2 and all(s["host"] == rogue.account for s in snap["slashes"])
+    (model,) = snap["models"]
+    assert model["fingerprints_burned"] == len(snap["slashes"])
