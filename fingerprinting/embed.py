@@ -160,7 +160,7 @@ def adversarial_grad_(model: Any, params: list[torch.Tensor], fp_batch: dict, be
             p.copy_(w)  # restore the weights before the real optimizer step
             if g is not None:
                 p.grad = g if p.grad is None else p.grad.add_(g)
-    return float(adv_loss)
+    return adv_loss.item()
 
 
 def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | Path,
@@ -192,7 +192,8 @@ def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | P
     base = [p.detach().clone() for p in params] if cfg.averaging_lambda > 0 else []
     n_benign = cfg.benign_count()
     per_batch = cfg.batch_size - n_benign
-    benign = (benign_batches(tokenizer, load_corpus("benign"), max(n_benign, 1), cfg.benign_max_length, cfg.seed + 1)
+    # Benign text feeds the mixing and the simulated attacker (4 passages a step when only the attacker uses it).
+    benign = (benign_batches(tokenizer, load_corpus("benign"), n_benign or 4, cfg.benign_max_length, cfg.seed + 1)
               if n_benign or cfg.adversarial else iter(()))
     pad = tokenizer.pad_token_id
     rng = random.Random(cfg.seed)
