@@ -209,3 +209,31 @@ def test_prove_once_and_status_through_the_cli(pworld):
     assert len(snap["slashes"]) >= 2 and all(s["host"] == rogue.account for s in snap["slashes"])
     (model,) = snap["models"]
     assert model["fingerprints_burned"] == len(snap["slashes"])
+
+
+def test_daemon_process_stops_cleanly_on_sigterm(pworld):
+    import signal
+    import sqlite3
+
+    from oml_chain.procs import ServiceProcess
+
+    db = pworld["out"] / "daemon-proc.db"
+    svc = ServiceProcess("prover daemon", ["prove", "daemon", "--rpc-url", pworld["url"], "--deployments",
+                                           str(pworld["out"] / "deployments.json"), "--fingerprints",
+                                           str(pworld["fp_file"]), "--db", str(db), "--interval", "0.5"],
+                         pworld["out"] / "daemon-proc.log", env={"OML_PRIVATE_KEY": pworld["keys"][9]}).start()
+    try:
+        deadline = time.monotonic() + 60
+        probes = 0
+        while probes == 0 and time.monotonic() < deadline and svc.process.poll() is None:
+            time.sleep(0.3)
+            if db.exists():
+                with sqlite3.connect(db) as con:
+                    probes = con.execute("SELECT count(*) FROM probes").fetchone()[0]
+        assert probes > 0, svc.log_tail()
+        svc.process.send_signal(signal.SIGTERM)
+        assert svc.process.wait(30) == 0
+    finally:
+        svc.stop()
+    log = (pworld["out"] / "daemon-proc.log").read_text()
+    assert "received SIGTERM, stopping" in log and "round(s)" in log and "Traceback" not in log
