@@ -108,3 +108,18 @@ def free_url():
     from oml_chain.anvil import free_port
 
     return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op torch thread for in-process models: on 2 cores shared with anvil, servers and
+    subprocesses, two threads that fight other processes ran up to 50x slower (measured)."""
+    try:
+        import torch
+    except ImportError:  # chain-only environments
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,15 +12,6 @@ from fingerprinting.cli import fingerprint
 pytestmark = pytest.mark.ml
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on 2 shared cores, two threads that fight other processes run up to 50x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("command", ["generate", "embed", "check", "attack", "audit"])

@@ -14,15 +14,6 @@ from fingerprinting.training import IGNORE, build_example, collate, token_loss
 pytestmark = pytest.mark.ml
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on 2 shared cores, two threads that fight other processes run up to 50x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 # Hyper-parameters that embed 16 perinucleus fingerprints into `tiny` completely (see the report).
 TINY_EMBED = dict(lr=3e-3, epochs=20, batch_size=8, device="cpu", progress=False)

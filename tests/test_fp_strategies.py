@@ -14,15 +14,6 @@ from fingerprinting.strategies.perinucleus import acceptable_token, perinucleus_
 pytestmark = pytest.mark.ml
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on 2 shared cores, two threads that fight other processes run up to 50x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class ScriptedRng:
