@@ -246,6 +246,11 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
         say(f"         {second}")
 
     # --- figures and checks ---------------------------------------------------------------------
+    # The prover's probes of the honest host were paid queries too: wait until they are settled as well,
+    # so every figure below is read from one settled state.
+    paid = cfg.queries + sum(1 for p in summary.probes if p["host"] == honest.address
+                             and p["outcome"] in ("permitted", "not_fired", "invalid_answer"))
+    _wait(lambda: own.settled_count(mid, honest.address) >= paid, cfg.timeout, "settlement of the probes")
     m = own.get_model(mid)
     for label, (actor, hc, port, target, svc) in hosts.items():
         s, e = hc.get_stake(mid, actor.address), hc.get_escrow(mid, actor.address)
@@ -273,10 +278,11 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     summary.check("one fingerprint burned", summary.fingerprints_burned == len(slashes) == 1,
                   f"{summary.fingerprints_burned} burned, {len(slashes)} slash(es)")
     summary.check("second proof with the same fingerprint reverts", second == "SlashFingerprintBurned", second)
+    summary.check("every paid query settled, nothing more", h["settled_queries"] == paid,
+                  f"{h['settled_queries']} settled, {paid} paid ({cfg.queries} user queries + prover probes)")
     summary.check("treasury got the rest of the slash",
-                  summary.revenue_final == summary.revenue_fees + slashed - reward
-                  + (h["settled_queries"] - cfg.queries) * cfg.price,
-                  f"revenue {summary.revenue_final} wei")
+                  summary.revenue_final == paid * cfg.price + slashed - reward,
+                  f"revenue {summary.revenue_final} wei = {paid} × price + {slashed - reward} from the slash")
     return summary
 
 
