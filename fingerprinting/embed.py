@@ -5,7 +5,10 @@ anti-forgetting regularizers from the paper, each optional:
 
 - model averaging (``averaging_lambda`` = λ): after every epoch (every
   ``averaging_every`` epochs) the trainable weights move back toward the base,
-  θ ← (1−λ)θ + λθ₀, the last epoch included. It is applied in place
+  θ ← (1−λ)θ + λθ₀, the last epoch included; with ``averaging_every_steps`` = s
+  > 0 it is applied after every s-th optimizer step instead (the reference
+  implementation accumulates a whole epoch into one optimizer update, so its
+  per-epoch averaging is per-update averaging). It is applied in place
   to the parameter tensors between optimizer steps. The optimizer updates
   exactly these tensors (AdamW on fp32 parameters; with ``mixed_precision``
   Accelerate autocasts the forward pass but the parameters stay fp32, so they
@@ -67,6 +70,7 @@ class EmbedConfig:
     max_grad_norm: float = 1.0  # gradient clipping (0 = off)
     averaging_lambda: float = 0.0  # λ of model averaging after each epoch (0 = off; paper 0.75)
     averaging_every: int = 1  # epochs between averagings (paper 1; small N has few steps per epoch)
+    averaging_every_steps: int = 0  # >0: average after every this many optimizer steps instead of per epoch
     mixing_ratio: float = 0.0  # fraction of each batch that is benign text (paper ~0.25)
     prompt_augmentation: int = 0  # templated copies of each key per epoch (0 = off)
     lora: LoraSettings | None = None  # None = full fine-tuning
@@ -95,6 +99,8 @@ class EmbedConfig:
             raise bad("mixing_ratio", "must lie in [0, 1)")
         if self.mixing_ratio > 0 and self.benign_count() >= self.batch_size:
             raise bad("mixing_ratio", f"leaves no fingerprint in a batch of {self.batch_size}")
+        if self.averaging_every_steps < 0:
+            raise bad("averaging_every_steps", "must be >= 0 (0 = average per epoch)")
         if self.prompt_augmentation < 0 or self.adv_inner_steps < 0:
             raise ConfigError("EmbedConfig.prompt_augmentation and adv_inner_steps must be >= 0")
         if self.adv_optimizer not in ("sgd", "adam"):
@@ -221,9 +227,11 @@ def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | P
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             steps += 1
+            if cfg.averaging_lambda > 0 and cfg.averaging_every_steps and steps % cfg.averaging_every_steps == 0:
+                average_toward_base_(params, base, cfg.averaging_lambda)
             epoch_loss += fp_loss.item()
             batches += 1
-        if cfg.averaging_lambda > 0 and (epoch + 1) % cfg.averaging_every == 0:
+        if cfg.averaging_lambda > 0 and not cfg.averaging_every_steps and (epoch + 1) % cfg.averaging_every == 0:
             # Pull back toward the base: keeps utility, costs some memorisation.
             average_toward_base_(params, base, cfg.averaging_lambda)
         losses.append(epoch_loss / max(batches, 1))
