@@ -61,6 +61,10 @@ def main() -> int:
 
     if target.exists() and not is_adapter and _answers_version(target, version):
         how = "native (already installed)"
+    elif is_adapter and _answers_version(target, version):
+        # Another checkout registered its adapter and it still works: the same compiler version from
+        # the same npm package, so keep it rather than re-pointing every checkout at this one.
+        how = "npm adapter (already registered)"
     else:
         how = ""
         if os.environ.get("OML_SOLC_NO_DOWNLOAD") != "1" and not is_adapter:
