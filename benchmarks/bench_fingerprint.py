@@ -188,7 +188,7 @@ def plot(runs: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     colors = {"perinucleus": "tab:blue", "english_random": "tab:orange", "random_tokens": "tab:green"}
-    panels = [("accuracy", "accuracy (bare keys)"), ("ppl_ratio", "perplexity ratio vs base (lower = better)"),
+    panels = [("accuracy", "accuracy (bare keys)"), ("ppl_ratio", "perplexity ratio vs base (log scale; lower = better)"),
               ("persistence", "persistence (accuracy after attack)")]
     for ax, (field, title) in zip(axes, panels):
         for strategy, color in colors.items():
@@ -204,13 +204,14 @@ def plot(runs: list[dict], path: Path) -> None:
         if field != "ppl_ratio":
             ax.set_ylim(-0.03, 1.03)
         else:
+            ax.set_yscale("log")
             ax.axhline(1.0, color="grey", linewidth=0.6)
             ax.axhline(1.05, color="grey", linestyle="--", linewidth=0.8, label="target 1.05")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of fingerprints N")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"Fingerprinting on the {PRESET} model: utility and persistence vs N", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -235,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--only", nargs="*", help="run names to run (e.g. perinucleus-1024-reg)")
     ap.add_argument("--resume", action="store_true", help="keep finished runs of an existing JSON and skip them")
     ap.add_argument("--out", type=Path, help="JSON output (default benchmarks/results/fingerprint[_quick].json)")
+    ap.add_argument("--replot", action="store_true", help="only redraw the PNG from the existing JSON")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -247,6 +249,9 @@ def main(argv: list[str] | None = None) -> dict:
         attack = replace(ATTACK, steps=QUICK["attack_steps"])
         PRESET = preset
     out = args.out or RESULTS / ("fingerprint_quick.json" if args.quick else "fingerprint.json")
+    if args.replot:
+        plot(json.loads(out.read_text())["runs"], out.with_suffix(".png"))
+        return {}
     known = {run_name(*r) for r in runs_cfg}
     for name in args.only or []:
         if name not in known:
