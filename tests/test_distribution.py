@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 
 import httpx
 import pytest
 from chain_world import MIN_STAKE
+from server_thread import ServerThread
 
 from fingerprinting.models import weights_hash
 from oml_chain.anvil import free_port
@@ -19,22 +19,9 @@ from oml_chain.services.distribution import (DistributionConfig, DownloadError, 
 pytestmark = pytest.mark.services
 
 
-class DistServer:
+class DistServer(ServerThread):
     def __init__(self, config: DistributionConfig):
-        import uvicorn
-
-        self.url = f"http://127.0.0.1:{config.port}"
-        self.server = uvicorn.Server(uvicorn_config(config, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "the distribution server did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+        super().__init__(uvicorn_config(config, log_level="warning"), config.port, "distribution server")
 
 
 @pytest.fixture()

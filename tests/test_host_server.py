@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 import pytest
 from permission_world import ThreadServer, make_config
+from server_thread import ServerThread
 
 from oml_chain.anvil import free_port
 from oml_chain.eip712 import text_hash, verify_attestation, verify_permission
@@ -18,25 +17,13 @@ from oml_chain.services.host import HostConfig, uvicorn_config
 pytestmark = pytest.mark.services
 
 
-class HostServer:
+class HostServer(ServerThread):
     """The host app under uvicorn in a background thread."""
 
     def __init__(self, config: HostConfig):
-        import uvicorn
-
         self.config = config
-        self.url = f"http://127.0.0.1:{config.port}"
-        self.server = uvicorn.Server(uvicorn_config(config, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 120
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "the host server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+        super().__init__(uvicorn_config(config, log_level="warning"), config.port, "host server",
+                         start_timeout=120, poll=0.05)
 
 
 def _host_config(world, model_dir, tmp_path, permission_url=None, **over) -> HostConfig:

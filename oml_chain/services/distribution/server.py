@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from eth_utils import is_address, to_checksum_address
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
@@ -29,6 +28,7 @@ from web3 import Web3
 
 from ...client import OMLContract
 from ...errors import ConfigError, ContractLookupError, RPCUnavailable
+from ..validation import check_address, check_port, check_rpc_url
 from .auth import MAX_SKEW_S, DownloadAuthError, verify_download_request
 
 log = logging.getLogger("oml.distribution")
@@ -59,15 +59,11 @@ class DistributionConfig:
                 raise ConfigError(f"DistributionConfig.models[{mid}]: {d} is not a model directory (no config.json)")
             clean[mid] = str(Path(d).resolve())
         self.models = clean
-        if not isinstance(self.rpc_url, str) or not self.rpc_url.startswith(("http://", "https://")):
-            raise ConfigError(f"DistributionConfig.rpc_url must be an http(s):// URL, got {self.rpc_url!r}")
-        if not isinstance(self.oml_address, str) or not is_address(self.oml_address):
-            raise ConfigError(f"DistributionConfig.oml_address must be a 0x-address, got {self.oml_address!r}")
-        self.oml_address = to_checksum_address(self.oml_address)
+        check_rpc_url("DistributionConfig", self.rpc_url)
+        self.oml_address = check_address("DistributionConfig", "oml_address", self.oml_address)
         if self.active_cache_s < 0 or self.max_skew_s < 1:
             raise ConfigError("DistributionConfig.active_cache_s must be ≥ 0 and max_skew_s ≥ 1")
-        if not isinstance(self.port, int) or not 0 <= self.port < 65536:
-            raise ConfigError(f"DistributionConfig.port must be in 0..65535, got {self.port!r}")
+        check_port("DistributionConfig", self.port)
 
 
 class Refused(Exception):

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eth_utils import is_address, to_checksum_address
-
 from ...errors import ConfigError
-
-_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+from ..validation import check_address, check_port, check_positive_int, check_private_key, check_rpc_url
 
 
 @dataclass
@@ -54,18 +50,12 @@ class HostConfig:
             raise ConfigError("HostConfig.model_dir must name a model directory (or hub name)")
         if Path(self.model_dir).expanduser().exists():
             self.model_dir = str(Path(self.model_dir).expanduser())
-        if not isinstance(self.model_id, int) or self.model_id < 1:
-            raise ConfigError(f"HostConfig.model_id must be a positive integer, got {self.model_id!r}")
+        owner = "HostConfig"
+        check_positive_int(owner, "model_id", self.model_id)
         for name in ("host_key", "attestation_key"):
-            v = getattr(self, name)
-            if not isinstance(v, str) or not _KEY_RE.match(v):
-                raise ConfigError(f"HostConfig.{name} must be a hex private key (64 hex digits, 0x optional)")
-        if not isinstance(self.rpc_url, str) or not self.rpc_url.startswith(("http://", "https://", "ws://",
-                                                                              "wss://")):
-            raise ConfigError(f"HostConfig.rpc_url must be an http(s):// or ws(s):// URL, got {self.rpc_url!r}")
-        if not isinstance(self.oml_address, str) or not is_address(self.oml_address):
-            raise ConfigError(f"HostConfig.oml_address must be a 0x-address, got {self.oml_address!r}")
-        self.oml_address = to_checksum_address(self.oml_address)
+            check_private_key(owner, name, getattr(self, name))
+        check_rpc_url(owner, self.rpc_url, websocket=True)
+        self.oml_address = check_address(owner, "oml_address", self.oml_address)
         if not self.no_permission and not self.permission_url:
             raise ConfigError("HostConfig.permission_url is required (the permission service's URL), "
                               "unless no_permission is set")
@@ -76,15 +66,12 @@ class HostConfig:
         if not isinstance(self.auto_deposit_wei, int) or self.auto_deposit_wei < 0:
             raise ConfigError(f"HostConfig.auto_deposit_wei must be wei ≥ 0, got {self.auto_deposit_wei!r}")
         for name in ("max_batch", "default_max_tokens", "max_tokens_limit"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ConfigError(f"HostConfig.{name} must be a positive integer, got {v!r}")
+            check_positive_int(owner, name, getattr(self, name))
         if self.default_max_tokens > self.max_tokens_limit:
             raise ConfigError("HostConfig.default_max_tokens must not exceed max_tokens_limit")
         if not isinstance(self.batch_wait_ms, (int, float)) or self.batch_wait_ms < 0:
             raise ConfigError(f"HostConfig.batch_wait_ms must be ≥ 0, got {self.batch_wait_ms!r}")
-        if not isinstance(self.port, int) or not 0 <= self.port < 65536:
-            raise ConfigError(f"HostConfig.port must be in 0..65535, got {self.port!r}")
+        check_port(owner, self.port)
 
     @property
     def model_name(self) -> str:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from eth_utils import is_address, to_checksum_address
-
 from ...errors import ConfigError
-
-_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+from ..validation import check_address, check_port, check_positive_int, check_private_key, check_rpc_url, check_seconds
 
 
 @dataclass
@@ -34,30 +30,20 @@ class PermissionConfig:
                 "'power' = also survives power loss (fsync before every answer, slower)"})
 
     def __post_init__(self) -> None:
-        if not isinstance(self.rpc_url, str) or not self.rpc_url.startswith(("http://", "https://", "ws://",
-                                                                              "wss://")):
-            raise ConfigError(f"PermissionConfig.rpc_url must be an http(s):// or ws(s):// URL, got {self.rpc_url!r}")
-        if not isinstance(self.oml_address, str) or not is_address(self.oml_address):
-            raise ConfigError(f"PermissionConfig.oml_address must be a 0x-address, got {self.oml_address!r}")
-        self.oml_address = to_checksum_address(self.oml_address)
-        for name in ("signer_key", "tx_key"):
-            v = getattr(self, name)
-            if v is None and name == "tx_key":
-                continue
-            if not isinstance(v, str) or not _KEY_RE.match(v):
-                raise ConfigError(f"PermissionConfig.{name} must be a hex private key (64 hex digits, 0x optional)")
+        owner = "PermissionConfig"
+        check_rpc_url(owner, self.rpc_url, websocket=True)
+        self.oml_address = check_address(owner, "oml_address", self.oml_address)
+        check_private_key(owner, "signer_key", self.signer_key)
+        if self.tx_key is not None:
+            check_private_key(owner, "tx_key", self.tx_key)
         if not self.db_path:
             raise ConfigError("PermissionConfig.db_path must name the SQLite ledger file")
         for name in ("settle_interval", "escrow_ttl"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or v < 0:
-                raise ConfigError(f"PermissionConfig.{name} must be a number of seconds ≥ 0, got {v!r}")
-        if not isinstance(self.port, int) or not 0 <= self.port < 65536:
-            raise ConfigError(f"PermissionConfig.port must be in 0..65535, got {self.port!r}")
+            check_seconds(owner, name, getattr(self, name))
+        check_port(owner, self.port)
         if self.durability not in ("crash", "power"):
             raise ConfigError(f"PermissionConfig.durability must be 'crash' or 'power', got {self.durability!r}")
-        if not isinstance(self.max_batch, int) or self.max_batch < 1:
-            raise ConfigError(f"PermissionConfig.max_batch must be a positive integer, got {self.max_batch!r}")
+        check_positive_int(owner, "max_batch", self.max_batch)
 
     @property
     def settlement_key(self) -> str:

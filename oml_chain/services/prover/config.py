@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from eth_utils import is_address, to_checksum_address
-
 from ...errors import ConfigError
-
-_KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+from ..validation import check_address, check_positive_int, check_private_key, check_rpc_url, check_seconds
 
 
 @dataclass
@@ -34,24 +30,17 @@ class ProverConfig:
     from_block: int = field(default=0, metadata={"help": "first block scanned for HostStaked events"})
 
     def __post_init__(self) -> None:
-        if not isinstance(self.rpc_url, str) or not self.rpc_url.startswith(("http://", "https://")):
-            raise ConfigError(f"ProverConfig.rpc_url must be an http(s):// URL, got {self.rpc_url!r}")
-        if not isinstance(self.oml_address, str) or not is_address(self.oml_address):
-            raise ConfigError(f"ProverConfig.oml_address must be a 0x-address, got {self.oml_address!r}")
-        self.oml_address = to_checksum_address(self.oml_address)
-        if not isinstance(self.prover_key, str) or not _KEY_RE.match(self.prover_key):
-            raise ConfigError("ProverConfig.prover_key must be a hex private key (64 hex digits, 0x optional)")
+        owner = "ProverConfig"
+        check_rpc_url(owner, self.rpc_url)
+        self.oml_address = check_address(owner, "oml_address", self.oml_address)
+        check_private_key(owner, "prover_key", self.prover_key)
         if not self.fingerprint_files:
             raise ConfigError("ProverConfig.fingerprint_files is empty; pass at least one fingerprint file")
         if not self.db_path:
             raise ConfigError("ProverConfig.db_path must name the prover's SQLite file")
         for name in ("interval", "request_timeout", "backoff_initial", "backoff_max", "reveal_timeout"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or v <= 0:
-                raise ConfigError(f"ProverConfig.{name} must be a positive number of seconds, got {v!r}")
+            check_seconds(owner, name, getattr(self, name), allow_zero=False)
         for name in ("keys_per_round", "max_tokens"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ConfigError(f"ProverConfig.{name} must be a positive integer, got {v!r}")
+            check_positive_int(owner, name, getattr(self, name))
         if self.backoff_max < self.backoff_initial:
             raise ConfigError("ProverConfig.backoff_max must be at least backoff_initial")
