@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -55,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from fingerprinting.models import cpu_threads_default
+
     logging.basicConfig(level=logging.WARNING, format="         %(name)s: %(message)s")
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    torch.set_num_threads(cpu_threads_default())
     cfg = WorldConfig(preset=a.preset, n_fingerprints=a.fingerprints, queries=a.queries, out_dir=a.out,
                       progress=not a.quiet)
     say = lambda msg: print(msg, flush=True)  # noqa: E731

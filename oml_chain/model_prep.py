@@ -66,10 +66,11 @@ def prepare_model(cfg: PrepConfig | None = None, progress: bool = True, cache_di
     from fingerprinting.check import check_model
     from fingerprinting.embed import EmbedConfig, embed
     from fingerprinting.generate import GenerateConfig, generate_fingerprint_file
+    from fingerprinting.models import cpu_threads_default
 
     cfg = cfg or PrepConfig()
     t0 = time.monotonic()
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    torch.set_num_threads(cpu_threads_default())
     base = build_base_model(cfg.preset, seed=0, progress=progress)
     target = (cache_dir or cache_root()) / f"{cfg.preset}-n{cfg.n}-{cfg.key(get_preset(cfg.preset).key())}"
     done = target / DONE
