@@ -159,7 +159,7 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     rogue = Actor("rogue host", DEV_KEYS[3], "0x" + secrets.token_hex(32))
     prover_actor = Actor("prover", DEV_KEYS[4])
 
-    with t.phase(f"fingerprinted model ({cfg.preset}, {cfg.n_fingerprints} fingerprints; cached)"):
+    with t.phase(f"fingerprinted model ({cfg.preset}, {cfg.n_fingerprints} fingerprints; built once, then cached)"):
         fm = prepare_model(PrepConfig(preset=cfg.preset, n=cfg.n_fingerprints), progress=cfg.progress,
                            say=lambda m: say(f"         {m}"))
         say(f"         {fm.model_dir} ({'reused' if fm.reused else 'built'}, accuracy {fm.accuracy:.0%})")
