@@ -83,13 +83,13 @@ def generate_ids(model: Any, tokenizer: Any, prompt_rows: Sequence[Sequence[int]
             gen = model.generate(input_ids=ids, attention_mask=mask, generation_config=gen_cfg)
             new = gen[:, ids.shape[1]:].tolist()
             for i, row in zip(chunk, new):
-                out[i] = _strip_after_eos(row, tokenizer.eos_token_id, pad)
+                out[i] = _strip_after_eos(row, tokenizer.eos_token_id)
     finally:
         model.train(was_training)
     return out
 
 
-def _strip_after_eos(row: list[int], eos: int | None, pad: int) -> list[int]:
+def _strip_after_eos(row: list[int], eos: int | None) -> list[int]:
     for j, t in enumerate(row):
         if t == eos:
             return row[:j]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fingerprinting.generation import encode_prompts, generate_ids
+from fingerprinting.generation import decode, encode_prompts, generate_ids
 from fingerprinting.strategies import GenerationContext, check_positive, register_response_strategy
 
 
@@ -30,4 +30,4 @@ class EnglishResponses:
         new = generate_ids(ctx.model, ctx.tokenizer, encode_prompts(ctx.tokenizer, keys),
                            max_new_tokens=self.response_length, batch_size=ctx.batch_size,
                            temperature=self.temperature, seed=seed)
-        return [ctx.tokenizer.decode(g, skip_special_tokens=True) for g in new]
+        return [decode(ctx.tokenizer, g) for g in new]
