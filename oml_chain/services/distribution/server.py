@@ -193,10 +193,8 @@ def create_app(config: DistributionConfig) -> FastAPI:
                 raise Refused(404, "model_not_found", str(exc)) from None
             app.state.active_checks += 1
             active[key] = (ok, now + (config.active_cache_s if ok else min(1.0, config.active_cache_s)))
-        elif not hit[0]:
-            ok = False
         else:
-            ok = True
+            ok = hit[0]
         if not ok:
             raise Refused(403, "not_staked", f"{host} has no active stake on model {model_id}; stake at least the "
                           "model's minimum with `oml host stake` (not unbonding) and ask again")

@@ -75,8 +75,7 @@ class Prover:
         self._names: dict[str, str] = {}
         self._hosts: dict[tuple[int, str], None] = {}  # every (model, host) ever staked, in first-seen order
         self._scanned_to = -1
-        self._staked_topic = next(event_abi_to_log_topic(e) for e in self.client.abi
-                                  if e.get("type") == "event" and e["name"] == "HostStaked")
+        self._topics = {e["name"]: event_abi_to_log_topic(e) for e in self.client.abi if e.get("type") == "event"}
 
     def close(self) -> None:
         self.http.close()
@@ -85,6 +84,12 @@ class Prover:
     @property
     def address(self) -> str:
         return self.client.account
+
+    def _event_logs(self, event: str, from_block: int, to_block: int | str) -> list:
+        """Raw logs of one OML event in a block range."""
+        return self.client._rpc(lambda: self.w3.eth.get_logs({
+            "address": self.client.address, "fromBlock": from_block, "toBlock": to_block,
+            "topics": [self._topics[event]]}))
 
     # --- which models and hosts ---------------------------------------------------------------
     def refresh_models(self) -> dict[int, FingerprintCommitment]:
@@ -111,10 +116,7 @@ class Prover:
         latest = self.client._rpc(lambda: self.w3.eth.block_number)
         start = max(self.config.from_block, self._scanned_to + 1)
         if start <= latest:
-            logs = self.client._rpc(lambda: self.w3.eth.get_logs({
-                "address": self.client.address, "fromBlock": start, "toBlock": latest,
-                "topics": [self._staked_topic]}))
-            for ev in self.client.decode_events({"logs": logs}):
+            for ev in self.client.decode_events({"logs": self._event_logs("HostStaked", start, latest)}):
                 self._hosts[(int(ev.args["modelId"]), to_checksum_address(ev.args["host"]))] = None
             self._scanned_to = latest
         out = []
@@ -262,11 +264,7 @@ class Prover:
                            tx.tx_hash, tx.block_number)
 
     def _find_own_slash(self, model_id: int, index: int) -> tuple[int, int, str, int] | None:
-        topic = next(event_abi_to_log_topic(e) for e in self.client.abi
-                     if e.get("type") == "event" and e["name"] == "HostSlashed")
-        logs = self.client._rpc(lambda: self.w3.eth.get_logs({
-            "address": self.client.address, "fromBlock": self.config.from_block, "toBlock": "latest",
-            "topics": [topic]}))
+        logs = self._event_logs("HostSlashed", self.config.from_block, "latest")
         for log_, ev in zip(logs, self.client.decode_events({"logs": logs})):
             a = ev.args
             if int(a["modelId"]) == model_id and int(a["index"]) == index and a["prover"] == self.address:
