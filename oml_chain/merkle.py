@@ -132,14 +132,6 @@ class FingerprintTree:
         return tree
 
 
-def build_tree(leaves: Iterable[FingerprintLeaf]) -> FingerprintTree:
-    return FingerprintTree(leaves)
-
-
-def root_of(leaves: Iterable[FingerprintLeaf]) -> bytes:
-    return FingerprintTree(leaves).root
-
-
 def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
     node = leaf
     for sibling in proof:

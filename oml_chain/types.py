@@ -117,20 +117,6 @@ class Model(AbiStruct):
     owner: str
     active: bool
 
-    @classmethod
-    def from_abi(cls, value: Any, components=None):
-        if isinstance(value, Mapping) and "metadataURI" in value:
-            value = dict(value)
-            value["metadataUri"] = value.pop("metadataURI")
-        if components is not None:
-            components = [dict(c, name="metadataUri") if c["name"] == "metadataURI" else c for c in components]
-        # nested `params` struct, if the contract keeps one
-        if isinstance(value, Mapping) and "params" in value:
-            flat = dict(value["params"])
-            flat.update({k: v for k, v in value.items() if k != "params"})
-            return cls.from_abi(flat)
-        return super().from_abi(value, components)
-
 
 @dataclass(frozen=True)
 class HostStake(AbiStruct):
