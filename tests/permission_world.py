@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 from oml_chain.anvil import free_port
 from oml_chain.eip712 import Signer
 from oml_chain.services.permission import PermissionConfig, uvicorn_config
 from oml_chain.services.permission.process import ServiceProcess as ProcServer  # noqa: F401
+from server_thread import ServerThread
 
 
 def make_config(world, db_path: Path, **over) -> PermissionConfig:
@@ -20,26 +19,12 @@ def make_config(world, db_path: Path, **over) -> PermissionConfig:
     return PermissionConfig(**kw)
 
 
-class ThreadServer:
-    """uvicorn serving the app in a background thread (no signal handlers); `stop()` runs the shutdown."""
+class ThreadServer(ServerThread):
+    """The permission service served by uvicorn in a background thread; `stop()` runs the shutdown."""
 
     def __init__(self, config: PermissionConfig):
-        import uvicorn
-
         self.config = config
-        self.url = f"http://127.0.0.1:{config.port}"
-        self.server = uvicorn.Server(uvicorn_config(config))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the permission service did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+        super().__init__(uvicorn_config(config), config.port, "permission service")
 
 
 def single_body(host: Signer, domain, model_id: int, query_hash: bytes, seq: int, count: int,
