@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from .errors import ConfigError
+from .training import Example, collate
 
 
 @torch.no_grad()
@@ -36,13 +37,8 @@ def nll_sum(model, tokenizer, texts: Sequence[str], batch_size: int = 16, max_le
     total, count = 0.0, 0
     for i in range(0, len(encoded), batch_size):
         batch = encoded[i : i + batch_size]
-        width = max(map(len, batch))
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, seq in enumerate(batch):
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        ids, mask = ids.to(device), mask.to(device)
+        padded = collate([Example(seq, seq) for seq in batch], pad_id)
+        ids, mask = padded["input_ids"].to(device), padded["attention_mask"].to(device)
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         target = ids[:, 1:]
         keep = mask[:, 1:].bool()
