@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from web3 import Web3
 
 from ...client import OMLContract
-from ...eip712 import Signer
+from ...eip712 import Signer, text_hash
 from ...errors import OMLError
 from ..permission import PermissionClient, PermissionServiceError
 from .attest import OMLGate
@@ -163,14 +163,13 @@ async def _json(request: Request) -> Any:
 async def _serve(st: Any, parsed, shape) -> JSONResponse:
     engine: GenerationEngine = st.engine
     gate: OMLGate = st.gate
-    from ...eip712 import text_hash
-
+    query_hash = text_hash(parsed.query)  # once: the permission and the attestation both sign it
     ids = engine.encode(parsed.query, add_special_tokens=not parsed.templated)
     try:
         fut = engine.submit(ids, parsed.max_tokens, parsed.temperature, parsed.top_p, parsed.stop)
     except PromptTooLong as exc:
         raise BadRequest(400, "context_length_exceeded", str(exc)) from None
-    permit = asyncio.ensure_future(gate.permit(text_hash(parsed.query))) if not gate.rogue else None
+    permit = asyncio.ensure_future(gate.permit(query_hash)) if not gate.rogue else None
     try:
         completion = await asyncio.wrap_future(fut)
     finally:
@@ -190,7 +189,7 @@ async def _serve(st: Any, parsed, shape) -> JSONResponse:
     if st.config.plain_baseline:  # benchmark baseline: what serving costs without OML
         return JSONResponse(shape(st.config.model_name, completion.text, completion.finish_reason,
                                   completion.prompt_tokens, completion.completion_tokens, None))
-    att = gate.attest(parsed.query, completion.text, permission)
+    att = gate.attest(query_hash, completion.text, permission)
     body = shape(st.config.model_name, completion.text, completion.finish_reason, completion.prompt_tokens,
                  completion.completion_tokens, att.body())
     return JSONResponse(body, headers=att.headers())

@@ -116,9 +116,10 @@ class OMLGate:
     def next_rogue_seq(self) -> int:
         return next(self._rogue_seq)
 
-    def attest(self, query: str, response: str, permission: Permission | None, seq: int | None = None) -> Attested:
-        """Sign Attestation(modelId, host, keccak(query), keccak(response), keccak(σ) or 0, seq)."""
-        qh, rh = text_hash(query), text_hash(response)
+    def attest(self, query_hash: bytes, response: str, permission: Permission | None,
+               seq: int | None = None) -> Attested:
+        """Sign Attestation(modelId, host, query_hash = keccak(query), keccak(response), keccak(σ) or 0, seq)."""
+        qh, rh = query_hash, text_hash(response)
         sig = permission.signature if permission is not None else None
         if permission is not None:
             seq = permission.seq
