@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,11 +172,3 @@ class Phase:
     def __call__(self, msg: str) -> None:
         if not self.quiet:
             click.echo(f"[{time.monotonic() - self.t0:6.1f}s] {msg}", err=True)
-
-
-def stdout_is_tty() -> bool:
-    return sys.stdout.isatty()
-
-
-def getenv_key() -> str | None:
-    return os.environ.get("OML_PRIVATE_KEY")

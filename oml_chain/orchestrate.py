@@ -321,8 +321,6 @@ def user_queries(base_url: str, oml: OwnerClient, model_id: int, host: str, k: i
 
 def second_proof(w3, oml: str, prover_key: str, fps, slash) -> str:
     """Re-submit the revealed evidence (commit, reveal): the contract must refuse the burned fingerprint."""
-    from .services.prover.store import ProverStore  # noqa: F401  (evidence comes from the chain event below)
-
     pc = ProverClient(w3, oml, prover_key)
     tx = w3.eth.get_transaction(slash.tx_hash)
     fn, args = pc.contract.decode_function_input(tx["input"])
