@@ -59,18 +59,17 @@ def cache_root() -> Path:
 
 def prepare_model(cfg: PrepConfig | None = None, progress: bool = True, cache_dir: Path | None = None,
                   say=print) -> FingerprintedModel:
-    """Build (or reuse) the base model, generate and embed cfg.n fingerprints until all hold."""
-    import torch
+    """Build (or reuse) the base model, generate and embed cfg.n fingerprints until all hold.
 
+    Uses the caller's torch thread setting (the demo's entry point picks idle cores; tests use one).
+    """
     from fingerprinting.base_models import build_base_model, get_preset
     from fingerprinting.check import check_model
     from fingerprinting.embed import EmbedConfig, embed
     from fingerprinting.generate import GenerateConfig, generate_fingerprint_file
-    from fingerprinting.models import cpu_threads_default
 
     cfg = cfg or PrepConfig()
     t0 = time.monotonic()
-    torch.set_num_threads(cpu_threads_default())
     base = build_base_model(cfg.preset, seed=0, progress=progress)
     target = (cache_dir or cache_root()) / f"{cfg.preset}-n{cfg.n}-{cfg.key(get_preset(cfg.preset).key())}"
     done = target / DONE
