@@ -16,14 +16,14 @@ from web3 import Web3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from oml_chain import artifacts  # noqa: E402
-from oml_chain.anvil import DEV_KEYS, start_anvil  # noqa: E402
-from oml_chain.client import OMLContract  # noqa: E402
-from oml_chain.deploy import deploy_contract  # noqa: E402
-from oml_chain.eip712 import Signer, text_hash  # noqa: E402
-from oml_chain.merkle import FingerprintLeaf, FingerprintTree  # noqa: E402
-from oml_chain.roles import HostClient, OwnerClient, PermissionSignerClient, ProverClient, build_evidence  # noqa: E402
-from oml_chain.types import ModelParams  # noqa: E402
+from oml_chain.chain import artifacts  # noqa: E402
+from oml_chain.chain.anvil import DEV_KEYS, start_anvil  # noqa: E402
+from oml_chain.chain.client import OMLContract  # noqa: E402
+from oml_chain.chain.deploy import deploy_contract  # noqa: E402
+from oml_chain.chain.eip712 import Signer, text_hash  # noqa: E402
+from oml_chain.chain.merkle import FingerprintLeaf, FingerprintTree  # noqa: E402
+from oml_chain.chain.roles import HostClient, OwnerClient, PermissionSignerClient, ProverClient, build_evidence  # noqa: E402
+from oml_chain.chain.types import ModelParams  # noqa: E402
 
 TREE_SIZE = 4096
 NAIVE_QUERIES = 20

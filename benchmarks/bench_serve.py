@@ -27,12 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from web3 import Web3  # noqa: E402
 
-from oml_chain import artifacts  # noqa: E402
-from oml_chain.anvil import DEV_KEYS, Anvil, free_port, start_anvil  # noqa: E402
-from oml_chain.deploy import deploy_contract  # noqa: E402
-from oml_chain.eip712 import Domain, Signer, text_hash, typed_data  # noqa: E402
-from oml_chain.roles import HostClient, OwnerClient  # noqa: E402
-from oml_chain.types import ModelParams  # noqa: E402
+from oml_chain.chain import artifacts  # noqa: E402
+from oml_chain.chain.anvil import DEV_KEYS, Anvil, free_port, start_anvil  # noqa: E402
+from oml_chain.chain.deploy import deploy_contract  # noqa: E402
+from oml_chain.chain.eip712 import Domain, Signer, text_hash, typed_data  # noqa: E402
+from oml_chain.chain.roles import HostClient, OwnerClient  # noqa: E402
+from oml_chain.chain.types import ModelParams  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
 TARGETS = {"sign_per_s": 5_000, "http_p50_ms": 2.0}

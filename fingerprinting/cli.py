@@ -1,41 +1,21 @@
 """`oml fingerprint ...`: a thin command layer over the fingerprinting library.
 
-Attached to the `oml` root lazily (oml_chain/cli.py). Commands only parse
+Attached to the `oml` root lazily (oml_chain/cli/main.py); the group itself lives in
+cli_group.py. Commands only parse
 options, call library functions, print a short summary and write a JSON
 result; the work lives in the library modules.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 
 import click
 
-from .errors import FingerprintError
+from . import cli_fingerprints  # noqa: F401  (registers generate/embed/check/attack/audit on the group)
+from .cli_group import _write_json, fingerprint, run_library
 
-
-def _write_json(path: Path | None, result: dict) -> None:
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        click.echo(f"wrote {path}")
-
-
-def run_library(fn, *args, **kwargs):
-    """Call a library function, turning FingerprintError into a clean CLI error."""
-    try:
-        return fn(*args, **kwargs)
-    except FingerprintError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log each phase.")
-def fingerprint(verbose: bool):
-    """Fingerprint models: base models, utility, and (below) generate/embed/check/attack/audit."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+__all__ = ["fingerprint"]
 
 
 # --- base models and utility (fingerprinting.base_models, fingerprinting.utility) -----------------
@@ -95,9 +75,3 @@ def utility_cmd(model_dir: Path, base_dir: Path | None, split: str, limit: int, 
         msg += f"; base {result['base_perplexity']:.2f}, ratio {result['ppl_ratio']:.4f}"
     click.echo(msg)
     _write_json(json_out, result)
-
-
-# --- fingerprint generation, embedding, checking, attacks and audits ----------------------------
-# (generate / embed / check / attack / audit commands are added below this line)
-# They live in cli_fingerprints.py and register themselves on the `fingerprint` group.
-from . import cli_fingerprints  # noqa: E402,F401  (import for its side effect)

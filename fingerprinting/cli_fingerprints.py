@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .cli import _write_json, fingerprint, run_library
+from .cli_group import _write_json, fingerprint, run_library
 from .templates import BARE
 
 TEMPLATE_CHOICE = click.Choice([BARE, "train", "test", "all"])

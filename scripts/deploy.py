@@ -12,7 +12,7 @@ import click
 from ape import accounts, project
 from ape.cli import ConnectedProviderCommand, ape_cli_context, network_option
 
-from oml_chain.deploy import DEFAULT_DEPLOYMENTS, write_deployment
+from oml_chain.chain.deploy import DEFAULT_DEPLOYMENTS, write_deployment
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy the OML contract")

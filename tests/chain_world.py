@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from web3 import Web3
 
-from oml_chain.eip712 import Signer, text_hash
-from oml_chain.merkle import FingerprintLeaf, FingerprintTree
-from oml_chain.roles import HostClient, OwnerClient, PermissionSignerClient, ProverClient, build_evidence
-from oml_chain.types import ModelParams, SlashEvidence
+from oml_chain.chain.eip712 import Signer, text_hash
+from oml_chain.chain.merkle import FingerprintLeaf, FingerprintTree
+from oml_chain.chain.roles import HostClient, OwnerClient, PermissionSignerClient, ProverClient, build_evidence
+from oml_chain.chain.types import ModelParams, SlashEvidence
 
 ETH = 10**18
 PRICE = 10**12
@@ -64,7 +64,7 @@ class World:
         if attest_with is None:
             att = host.attest(model_id, fp.key, response, permission, seq)
         else:
-            from oml_chain.eip712 import permission_hash
+            from oml_chain.chain.eip712 import permission_hash
             att = attest_with.sign_attestation(host.domain, model_id, host.account, text_hash(fp.key),
                                                text_hash(response), permission_hash(permission), seq)
         return build_evidence(model_id, host.account, fp.leaf, self.tree, fp.response, response, seq,

@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def anvil_node():
     """A real anvil on a free port, stopped at the end of the session."""
-    from oml_chain.anvil import start_anvil
+    from oml_chain.chain.anvil import start_anvil
 
     node = start_anvil()
     yield node
@@ -28,14 +28,14 @@ def w3(anvil_node):
 @pytest.fixture(scope="session")
 def dev_keys():
     """anvil's ten funded dev keys (default mnemonic)."""
-    from oml_chain.anvil import DEV_KEYS
+    from oml_chain.chain.anvil import DEV_KEYS
 
     return list(DEV_KEYS)
 
 
 @pytest.fixture(scope="session")
 def oml_artifacts():
-    from oml_chain.artifacts import compile_contracts
+    from oml_chain.chain.artifacts import compile_contracts
 
     return compile_contracts()
 
@@ -43,7 +43,7 @@ def oml_artifacts():
 @pytest.fixture(scope="session")
 def oml_address(w3, dev_keys, oml_artifacts):
     """OML deployed once per session by dev key 9; tests isolate themselves with `chain_snapshot`."""
-    from oml_chain.deploy import deploy_contract
+    from oml_chain.chain.deploy import deploy_contract
 
     address, _ = deploy_contract(w3, dev_keys[9], oml_artifacts["OML"])
     return address
@@ -97,7 +97,7 @@ def tiny_other_seed_dir():
 @pytest.fixture(scope="session")
 def fingerprinted_tiny(tiny_base_dir):
     """The `tiny` model with 16 perinucleus fingerprints embedded to 100 % (cached by config hash)."""
-    from oml_chain.model_prep import PrepConfig, prepare_model
+    from oml_chain.demo.model_prep import PrepConfig, prepare_model
 
     return prepare_model(PrepConfig(preset="tiny", n=16), progress=False, say=lambda msg: None)
 
@@ -105,7 +105,7 @@ def fingerprinted_tiny(tiny_base_dir):
 @pytest.fixture()
 def free_url():
     """An http URL on loopback where nothing listens."""
-    from oml_chain.anvil import free_port
+    from oml_chain.chain.anvil import free_port
 
     return f"http://127.0.0.1:{free_port()}"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oml_chain.anvil import free_port
-from oml_chain.eip712 import Signer
+from oml_chain.chain.anvil import free_port
+from oml_chain.chain.eip712 import Signer
 from oml_chain.services.permission import PermissionConfig, uvicorn_config
 from oml_chain.services.permission.process import ServiceProcess as ProcServer  # noqa: F401
 from server_thread import ServerThread

@@ -46,7 +46,7 @@ def test_debug_shows_the_exception(free_url):
 
 
 def test_chain_up_down(tmp_path, monkeypatch):
-    from oml_chain.anvil import free_port, wait_for_rpc
+    from oml_chain.chain.anvil import free_port, wait_for_rpc
 
     monkeypatch.chdir(tmp_path)
     port = free_port()
@@ -67,7 +67,7 @@ def test_chain_up_down(tmp_path, monkeypatch):
 
 
 def test_deploy_register_status_round_trip(tmp_path, anvil_node, dev_keys, chain_snapshot, fingerprinted_tiny):
-    from oml_chain.commitment import commit_fingerprints
+    from oml_chain.chain.commitment import commit_fingerprints
     from fingerprinting.models import weights_hash
 
     runner = CliRunner()
@@ -112,7 +112,7 @@ def test_deploy_register_status_round_trip(tmp_path, anvil_node, dev_keys, chain
 
 def test_register_rejects_a_bad_fingerprint_file(tmp_path, anvil_node, dev_keys, oml_address, fingerprinted_tiny):
     deps = tmp_path / "deployments.json"
-    from oml_chain.deploy import write_deployment
+    from oml_chain.chain.deploy import write_deployment
     write_deployment(deps, 31337, oml_address, 0)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"format": "nope"}\n')

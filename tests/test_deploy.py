@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from oml_chain.anvil import DEV_KEYS, start_anvil
-from oml_chain.client import OMLContract
-from oml_chain.deploy import deploy_oml, load_deployment, write_deployment
-from oml_chain.errors import DeploymentNotFound
+from oml_chain.chain.anvil import DEV_KEYS, start_anvil
+from oml_chain.chain.client import OMLContract
+from oml_chain.chain.deploy import deploy_oml, load_deployment, write_deployment
+from oml_chain.chain.errors import DeploymentNotFound
 
 pytestmark = pytest.mark.chain
 

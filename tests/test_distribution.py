@@ -11,8 +11,8 @@ from chain_world import MIN_STAKE
 from server_thread import ServerThread
 
 from fingerprinting.models import weights_hash
-from oml_chain.anvil import free_port
-from oml_chain.eip712 import Signer
+from oml_chain.chain.anvil import free_port
+from oml_chain.chain.eip712 import Signer
 from oml_chain.services.distribution import (DistributionConfig, DownloadError, WeightsHashMismatch, download_model,
                                              sign_download_request, uvicorn_config)
 

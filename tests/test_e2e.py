@@ -11,8 +11,8 @@ PRICE = 10**12
 
 
 def test_whole_system_end_to_end(tmp_path, fingerprinted_tiny):
-    from oml_chain.orchestrate import WorldConfig, run_world
-    from oml_chain.procs import ProcessGroup
+    from oml_chain.demo.orchestrate import WorldConfig, run_world
+    from oml_chain.demo.procs import ProcessGroup
 
     cfg = WorldConfig(preset="tiny", n_fingerprints=16, queries=K, price=PRICE, out_dir=tmp_path, progress=False,
                       timeout=120)

@@ -10,9 +10,9 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from oml_chain import eip712
-from oml_chain.eip712 import Domain, Signer
-from oml_chain.errors import OMLError, SignatureError
+from oml_chain.chain import eip712
+from oml_chain.chain.eip712 import Domain, Signer
+from oml_chain.chain.errors import OMLError, SignatureError
 
 pytestmark = pytest.mark.chain
 

@@ -7,9 +7,9 @@ from eth_abi import encode
 from eth_utils import keccak
 from web3 import Web3
 
-from oml_chain.anvil import free_port
-from oml_chain.client import OMLContract
-from oml_chain.errors import (ERROR_TABLE, ContractError, ContractValueError, OMLError, RevertDecoder,
+from oml_chain.chain.anvil import free_port
+from oml_chain.chain.client import OMLContract
+from oml_chain.chain.errors import (ERROR_TABLE, ContractError, ContractValueError, OMLError, RevertDecoder,
                               RPCUnavailable, UnknownContractError)
 
 pytestmark = pytest.mark.chain

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from chain_world import DELAY, ETH, PRICE, make_world
 
-from oml_chain.deploy import deploy_contract
-from oml_chain.eip712 import Domain
-from oml_chain.errors import ContractLookupError, ContractPermissionError, ContractSignatureError, \
+from oml_chain.chain.deploy import deploy_contract
+from oml_chain.chain.eip712 import Domain
+from oml_chain.chain.errors import ContractLookupError, ContractPermissionError, ContractSignatureError, \
     ContractStateError, ContractValueError
 
 pytestmark = pytest.mark.chain

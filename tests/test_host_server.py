@@ -10,8 +10,8 @@ import pytest
 from permission_world import ThreadServer, make_config
 from server_thread import ServerThread
 
-from oml_chain.anvil import free_port
-from oml_chain.eip712 import text_hash, verify_attestation, verify_permission
+from oml_chain.chain.anvil import free_port
+from oml_chain.chain.eip712 import text_hash, verify_attestation, verify_permission
 from oml_chain.services.host import HostConfig, uvicorn_config
 
 pytestmark = pytest.mark.services
@@ -71,7 +71,7 @@ def _check_attested(world, host_url: str, query: str, text: str, oml: dict, with
     # the contract's own digest agrees with the one the signature covers
     digest = world.host.call("attestationDigest", world.model_id, world.host.account, qh, rh,
                              bytes.fromhex(oml["permission_hash"][2:]), oml["seq"])
-    from oml_chain.eip712 import digest_attestation
+    from oml_chain.chain.eip712 import digest_attestation
     assert digest == digest_attestation(world.host.domain, world.model_id, world.host.account, qh, rh,
                                         bytes.fromhex(oml["permission_hash"][2:]), oml["seq"])
 

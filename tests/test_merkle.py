@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from oml_chain.errors import ConfigError
-from oml_chain.merkle import FingerprintLeaf, FingerprintTree, leaf_hash, verify_proof
+from oml_chain.chain.errors import ConfigError
+from oml_chain.chain.merkle import FingerprintLeaf, FingerprintTree, leaf_hash, verify_proof
 
 pytestmark = pytest.mark.chain
 

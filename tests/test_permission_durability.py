@@ -11,7 +11,7 @@ import pytest
 from chain_world import ETH, PRICE
 from permission_world import ProcServer, make_config, single_body
 
-from oml_chain.eip712 import text_hash
+from oml_chain.chain.eip712 import text_hash
 from oml_chain.services.permission import Ledger, PermissionServiceUnavailable, SyncPermissionClient
 
 pytestmark = pytest.mark.services

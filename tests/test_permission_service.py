@@ -9,7 +9,7 @@ import pytest
 from chain_world import ETH, PRICE
 from permission_world import ThreadServer, make_config, single_body
 
-from oml_chain.eip712 import text_hash, verify_permission
+from oml_chain.chain.eip712 import text_hash, verify_permission
 from oml_chain.services.permission import (EscrowInsufficientError, ModelNotServed, ModelUnknown, PermissionClient,
                                            SeqReplayed, SyncPermissionClient, VoucherCountMismatch)
 

@@ -20,11 +20,11 @@ class Crash(BaseException):
 
 @pytest.fixture(scope="module")
 def pworld(tmp_path_factory, w3, anvil_node, dev_keys, oml_artifacts, fingerprinted_tiny):
-    from oml_chain.anvil import free_port
-    from oml_chain.deploy import deploy_contract, write_deployment
-    from oml_chain.procs import ProcessGroup, ServiceProcess
-    from oml_chain.registration import RegistrationOptions, register_model
-    from oml_chain.roles import HostClient, OwnerClient
+    from oml_chain.chain.anvil import free_port
+    from oml_chain.chain.deploy import deploy_contract, write_deployment
+    from oml_chain.demo.procs import ProcessGroup, ServiceProcess
+    from oml_chain.chain.registration import RegistrationOptions, register_model
+    from oml_chain.chain.roles import HostClient, OwnerClient
 
     out = tmp_path_factory.mktemp("prover")
     oml, block = deploy_contract(w3, dev_keys[8], oml_artifacts["OML"])
@@ -32,7 +32,7 @@ def pworld(tmp_path_factory, w3, anvil_node, dev_keys, oml_artifacts, fingerprin
     write_deployment(deps, w3.eth.chain_id, oml, block)
     owner = OwnerClient(w3, oml, dev_keys[0])
     signer_key = dev_keys[1]
-    from oml_chain.eip712 import Signer
+    from oml_chain.chain.eip712 import Signer
     reg = register_model(owner, fingerprinted_tiny.model_dir, fingerprinted_tiny.fingerprint_file,
                          RegistrationOptions(price_per_query=10**12, permission_signer=Signer(signer_key).address,
                                              min_host_stake=ETH, slash_bps=SLASH_BPS, prover_share_bps=PROVER_BPS),
@@ -74,8 +74,8 @@ def make_config(pw, db_name, key_index=4, rpc_url=None, **kw):
 
 
 def test_slashes_the_rogue_never_the_honest_host(pworld):
-    from oml_chain.errors import ContractStateError
-    from oml_chain.roles import ProverClient
+    from oml_chain.chain.errors import ContractStateError
+    from oml_chain.chain.roles import ProverClient
     from oml_chain.services.prover import Prover
     from oml_chain.services.prover.store import ProverStore
 
@@ -109,7 +109,7 @@ def test_slashes_the_rogue_never_the_honest_host(pworld):
     pc = ProverClient(pworld["w3"], pworld["oml"], pworld["keys"][4])
     tx = pworld["w3"].eth.get_transaction(slash.tx_hash)
     _, args = pc.contract.decode_function_input(tx["input"])
-    from oml_chain.types import SlashEvidence
+    from oml_chain.chain.types import SlashEvidence
     evidence = SlashEvidence.from_abi(args["evidence"])
     with pytest.raises(ContractStateError) as exc:
         pc.prove(evidence, timeout=30)
@@ -117,7 +117,7 @@ def test_slashes_the_rogue_never_the_honest_host(pworld):
 
 
 def test_resumes_a_pending_reveal_after_a_crash(pworld, monkeypatch):
-    from oml_chain.roles import ProverClient
+    from oml_chain.chain.roles import ProverClient
     from oml_chain.services.prover import Prover
 
     mid, rogue = pworld["model_id"], pworld["rogue"]
@@ -148,8 +148,8 @@ def test_resumes_a_pending_reveal_after_a_crash(pworld, monkeypatch):
 def test_daemon_survives_a_stopped_rpc_and_an_unreachable_host(pworld, caplog):
     from netproxy import TcpProxy
 
-    from oml_chain.anvil import free_port
-    from oml_chain.roles import HostClient
+    from oml_chain.chain.anvil import free_port
+    from oml_chain.chain.roles import HostClient
     from oml_chain.services.prover import ProverDaemon
 
     mid, rogue = pworld["model_id"], pworld["rogue"]
@@ -215,7 +215,7 @@ def test_daemon_process_stops_cleanly_on_sigterm(pworld):
     import signal
     import sqlite3
 
-    from oml_chain.procs import ServiceProcess
+    from oml_chain.demo.procs import ServiceProcess
 
     db = pworld["out"] / "daemon-proc.db"
     svc = ServiceProcess("prover daemon", ["prove", "daemon", "--rpc-url", pworld["url"], "--deployments",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from oml_chain.errors import ContractLookupError, ContractPermissionError, ContractStateError, ContractValueError
-from oml_chain.types import ZERO_ADDRESS
+from oml_chain.chain.errors import ContractLookupError, ContractPermissionError, ContractStateError, ContractValueError
+from oml_chain.chain.types import ZERO_ADDRESS
 
 pytestmark = pytest.mark.chain
 
@@ -42,7 +42,7 @@ BAD_PARAMS = [
 @pytest.mark.parametrize("over,error,values", BAD_PARAMS, ids=[f"{e}-{list(o)[0]}" for o, e, _ in BAD_PARAMS])
 def test_register_reverts(world, over, error, values):
     # bypass the client-side range check for bps > 10000 to reach the contract's own check
-    from oml_chain.types import _camel
+    from oml_chain.chain.types import _camel
 
     params = world.make_params().to_abi()
     params.update({("metadataURI" if k == "metadata_uri" else _camel(k)): v for k, v in over.items()})
@@ -78,7 +78,7 @@ ONLY_OWNER = [("set_price", (5,)), ("set_permission_signer", (None,)), ("set_met
 
 @pytest.mark.parametrize("method,args", ONLY_OWNER, ids=[m for m, _ in ONLY_OWNER])
 def test_owner_only(world, method, args):
-    from oml_chain.roles import OwnerClient
+    from oml_chain.chain.roles import OwnerClient
 
     intruder = OwnerClient(world.w3, world.address, world.other.signer, abi=world.abi)
     args = tuple(world.other.account if a is None else a for a in args)

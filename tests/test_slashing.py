@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from chain_world import DELAY, MIN_STAKE, PROVER_BPS, SLASH_BPS
 
-from oml_chain.eip712 import Signer, text_hash
-from oml_chain.errors import (ContractLookupError, ContractPermissionError, ContractSignatureError,
+from oml_chain.chain.eip712 import Signer, text_hash
+from oml_chain.chain.errors import (ContractLookupError, ContractPermissionError, ContractSignatureError,
                               ContractStateError, ContractValueError)
-from oml_chain.roles import commitment_of
+from oml_chain.chain.roles import commitment_of
 
 pytestmark = pytest.mark.chain
 

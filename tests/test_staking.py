@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from chain_world import DELAY, MIN_STAKE
 
-from oml_chain.eip712 import Signer
-from oml_chain.errors import ContractLookupError, ContractStateError, ContractValueError
-from oml_chain.types import ZERO_ADDRESS
+from oml_chain.chain.eip712 import Signer
+from oml_chain.chain.errors import ContractLookupError, ContractStateError, ContractValueError
+from oml_chain.chain.types import ZERO_ADDRESS
 
 pytestmark = pytest.mark.chain
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from eth_utils import is_address, to_checksum_address
 
-from ..errors import ConfigError
+from ..chain.errors import ConfigError
 
 _KEY_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _HTTP = ("http://", "https://")

@@ -10,8 +10,8 @@ import time
 
 from eth_utils import is_address, to_checksum_address
 
-from ...eip712 import Domain, Signer, _address, _digest, _uint, keccak, recover, type_string
-from ...errors import SignatureError
+from ...chain.eip712 import Domain, Signer, _address, _digest, _uint, keccak, recover, type_string
+from ...chain.errors import SignatureError
 
 DOWNLOAD_REQUEST_FIELDS = (("modelId", "uint256"), ("host", "address"), ("timestamp", "uint256"))
 DOWNLOAD_REQUEST_TYPEHASH = keccak(type_string("DownloadRequest", DOWNLOAD_REQUEST_FIELDS).encode())

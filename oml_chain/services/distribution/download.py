@@ -22,9 +22,9 @@ from pathlib import Path, PurePosixPath
 import httpx
 from web3 import Web3
 
-from ...client import OMLContract
-from ...eip712 import Signer
-from ...errors import OMLError
+from ...chain.client import OMLContract
+from ...chain.eip712 import Signer
+from ...chain.errors import OMLError
 from .auth import sign_download_request
 
 CHUNK = 1 << 20

@@ -25,8 +25,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 from web3 import Web3
 
-from ...client import OMLContract
-from ...errors import ConfigError, ContractLookupError, RPCUnavailable
+from ...chain.client import OMLContract
+from ...chain.errors import ConfigError, ContractLookupError, RPCUnavailable
 from ..validation import check_address, check_port, check_rpc_url
 from .auth import MAX_SKEW_S, DownloadAuthError, verify_download_request
 

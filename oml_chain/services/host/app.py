@@ -24,9 +24,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from web3 import Web3
 
-from ...client import OMLContract
-from ...eip712 import Signer, text_hash
-from ...errors import OMLError
+from ...chain.client import OMLContract
+from ...chain.eip712 import Signer, text_hash
+from ...chain.errors import OMLError
 from ..permission import PermissionClient, PermissionServiceError
 from .attest import OMLGate
 from .config import HostConfig
@@ -140,7 +140,7 @@ def _start(st: Any, config: HostConfig) -> None:
         st.permissions = PermissionClient(config.permission_url, host_signer, config.model_id, st.domain,
                                           model_info.permission_signer, config.state_path)
         if config.auto_deposit_wei:
-            from ...roles import HostClient
+            from ...chain.roles import HostClient
 
             deposit = HostClient(w3, config.oml_address, config.host_key).deposit_escrow
     st.gate = OMLGate(st.domain, config.model_id, st.host_address, att_signer, st.permissions,

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ...eip712 import Domain, Signer, permission_hash, text_hash
+from ...chain.eip712 import Domain, Signer, permission_hash, text_hash
 from ..permission import EscrowInsufficientError, Permission, PermissionClient
 
 log = logging.getLogger("oml.host.attest")

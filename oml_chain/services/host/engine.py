@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import torch
 from transformers import GenerationConfig
 
-from ...errors import ConfigError, OMLError
+from ...chain.errors import ConfigError, OMLError
 
 log = logging.getLogger("oml.host.engine")
 

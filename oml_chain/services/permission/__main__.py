@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from ...errors import ConfigError
+from ...chain.errors import ConfigError
 from .app import run
 from .config import PermissionConfig
 

@@ -22,9 +22,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from web3 import Web3
 
-from ...eip712 import Domain, Signer
-from ...errors import RPCUnavailable
-from ...roles import PermissionSignerClient
+from ...chain.eip712 import Domain, Signer
+from ...chain.errors import RPCUnavailable
+from ...chain.roles import PermissionSignerClient
 from .chain import ChainView, settle_all
 from .config import PermissionConfig
 from .errors import ModelUnknown, PermissionRequestInvalid, PermissionServiceError, PermissionServiceUnavailable

@@ -13,9 +13,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ...client import OMLContract
-from ...errors import ContractError, ContractLookupError
-from ...roles import PermissionSignerClient
+from ...chain.client import OMLContract
+from ...chain.errors import ContractError, ContractLookupError
+from ...chain.roles import PermissionSignerClient
 from .ledger import Ledger
 
 log = logging.getLogger("oml.permission")

@@ -24,8 +24,8 @@ from typing import Any, Sequence
 
 import httpx
 
-from ...eip712 import Domain, Signer, permission_hash, verify_permission
-from ...errors import ConfigError
+from ...chain.eip712 import Domain, Signer, permission_hash, verify_permission
+from ...chain.errors import ConfigError
 from .errors import (HostStateOutOfSync, PermissionConflict, PermissionServiceError, PermissionServiceUnavailable,
                      PermissionSignatureInvalid, error_from_response)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import OMLError, SignatureError
+from ...chain.errors import OMLError, SignatureError
 
 
 class PermissionServiceError(OMLError):

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...errors import ConfigError
+from ...chain.errors import ConfigError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS permissions (

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from ...anvil import REPO_ROOT
-from ...errors import ConfigError
+from ...chain.anvil import REPO_ROOT
+from ...chain.errors import ConfigError
 from .config import PermissionConfig
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from ...eip712 import Domain, Signer, digest_permission, digest_voucher, recover
-from ...errors import SignatureError
+from ...chain.eip712 import Domain, Signer, digest_permission, digest_voucher, recover
+from ...chain.errors import SignatureError
 from .chain import ChainView
 from .errors import (EscrowInsufficientError, ModelNotServed, ModelUnknown, PermissionRequestInvalid, SeqReplayed,
                      VoucherCountMismatch, VoucherSignatureRejected)

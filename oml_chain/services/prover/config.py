@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...errors import ConfigError
+from ...chain.errors import ConfigError
 from ..validation import check_address, check_positive_int, check_private_key, check_rpc_url, check_seconds
 
 

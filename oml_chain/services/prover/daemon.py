@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ...errors import ConfigError, RPCUnavailable
+from ...chain.errors import ConfigError, RPCUnavailable
 from .config import ProverConfig
 from .prover import Prover, RoundReport
 

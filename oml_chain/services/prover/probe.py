@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from ...eip712 import Domain, digest_permission, recover, text_hash, verify_attestation
-from ...eip712 import permission_hash as perm_hash
-from ...errors import OMLError, SignatureError
+from ...chain.eip712 import Domain, digest_permission, recover, text_hash, verify_attestation
+from ...chain.eip712 import permission_hash as perm_hash
+from ...chain.errors import OMLError, SignatureError
 
 
 class HostUnreachable(OMLError, ConnectionError):

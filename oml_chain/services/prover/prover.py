@@ -16,10 +16,10 @@ import httpx
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from web3 import Web3
 
-from ...commitment import CommittedFingerprint, FingerprintCommitment, commit_fingerprints
-from ...errors import ContractError, ContractStateError, RPCUnavailable
-from ...roles import ProverClient, build_evidence
-from ...types import ZERO_ADDRESS
+from ...chain.commitment import CommittedFingerprint, FingerprintCommitment, commit_fingerprints
+from ...chain.errors import ContractError, ContractStateError, RPCUnavailable
+from ...chain.roles import ProverClient, build_evidence
+from ...chain.types import ZERO_ADDRESS
 from .config import ProverConfig
 from .probe import (HostAnswerInvalid, HostUnreachable, permission_is_valid, send_probe, served_model_name,
                     verify_answer)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...types import SlashEvidence
+from ...chain.types import SlashEvidence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS used_keys (

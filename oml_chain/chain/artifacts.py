@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import CompileError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SOLC_VERSION = "0.8.37"
 EVM_VERSION = "prague"
 OPTIMIZER_RUNS = 200

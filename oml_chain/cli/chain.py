@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from .cli_options import (STATE_DIR, Phase, chain_options, client, connect, echo_json, fmt_eth, normalize_key,
+from .options import (STATE_DIR, Phase, chain_options, client, connect, echo_json, fmt_eth, normalize_key,
                           oml_command, open_chain, parse_eth)
-from .errors import ConfigError
+from ..chain.errors import ConfigError
 
 ANVIL_STATE = STATE_DIR / "anvil.json"
 
@@ -31,7 +31,7 @@ def chain():
 @oml_command
 def chain_up(port: int, chain_id: int, block_time: float | None):
     """Start anvil; its pid and URL go to .oml/anvil.json (stop it with `oml chain down`)."""
-    from .anvil import DEV_KEYS, start_anvil
+    from ..chain.anvil import DEV_KEYS, start_anvil
 
     if ANVIL_STATE.is_file():
         state = json.loads(ANVIL_STATE.read_text())
@@ -49,7 +49,7 @@ def chain_up(port: int, chain_id: int, block_time: float | None):
 @oml_command
 def chain_down():
     """Stop the anvil started by `oml chain up`."""
-    from .anvil import stop_pid, wait_for_rpc
+    from ..chain.anvil import stop_pid, wait_for_rpc
 
     if not ANVIL_STATE.is_file():
         raise ConfigError(f"no {ANVIL_STATE}: no chain was started with `oml chain up` from this directory")
@@ -80,7 +80,7 @@ def _alive(pid) -> bool:
 @oml_command
 def deploy(rpc_url: str, deployments: Path, key: str):
     """Compile and deploy the OML contract; record it in the deployments JSON."""
-    from .deploy import deploy_oml
+    from ..chain.deploy import deploy_oml
 
     say = Phase()
     w3 = connect(rpc_url)
@@ -122,8 +122,8 @@ def model():
 def model_register(rpc_url, deployments, key, model_dir, fp_file, price, signer, min_stake, slash_bps,
                    prover_share_bps, unbonding_delay, recipient, metadata_uri, out):
     """Register a fingerprinted model: weights hash, fingerprint Merkle root, price and rules."""
-    from .registration import RegistrationOptions, register_model
-    from .roles import OwnerClient
+    from ..chain.registration import RegistrationOptions, register_model
+    from ..chain.roles import OwnerClient
 
     say = Phase()
     c = open_chain(rpc_url, deployments)
@@ -147,7 +147,7 @@ def model_show(rpc_url, deployments, model_id):
     """Print a registered model as JSON."""
     from dataclasses import asdict
 
-    from .client import OMLContract
+    from ..chain.client import OMLContract
 
     c = open_chain(rpc_url, deployments)
     m = OMLContract(c.w3, c.address).get_model(model_id)
@@ -165,8 +165,8 @@ def model_show(rpc_url, deployments, model_id):
 @oml_command
 def status(rpc_url, deployments, model_ids, as_json):
     """Models, hosts, stakes, escrows, revenue and slashes, read from chain views and events."""
-    from .client import OMLContract
-    from .status import format_snapshot, snapshot
+    from ..chain.client import OMLContract
+    from ..chain.status import format_snapshot, snapshot
 
     c = open_chain(rpc_url, deployments)
     snap = snapshot(OMLContract(c.w3, c.address), list(model_ids) or None)

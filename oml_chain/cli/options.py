@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Callable
 
 import click
 
-from .errors import ConfigError, OMLError, RPCUnavailable
+from ..chain.errors import ConfigError, OMLError, RPCUnavailable
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
 DEFAULT_DEPLOYMENTS = "deployments.json"
@@ -108,7 +109,7 @@ def connect(rpc_url: str, timeout: float = 10.0):
 
 
 def open_chain(rpc_url: str, deployments: Path) -> Chain:
-    from .deploy import load_deployment
+    from ..chain.deploy import load_deployment
 
     w3 = connect(rpc_url)
     chain_id = w3.eth.chain_id
@@ -172,3 +173,8 @@ class Phase:
     def __call__(self, msg: str) -> None:
         if not self.quiet:
             click.echo(f"[{time.monotonic() - self.t0:6.1f}s] {msg}", err=True)
+
+
+def setup_logging(level: str) -> None:
+    """Log lines with time, level and logger name at `level` (a service command's --log-level)."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .anvil import DEV_KEYS, free_port, start_anvil
-from .deploy import deploy_oml
-from .eip712 import Signer
-from .errors import ContractError, OMLError
+from ..chain.anvil import DEV_KEYS, free_port, start_anvil
+from ..chain.deploy import deploy_oml
+from ..chain.eip712 import Signer
+from ..chain.errors import ContractError, OMLError
 from .procs import ProcessGroup, ServiceProcess
-from .registration import RegistrationOptions, register_model
-from .roles import HostClient, OwnerClient, ProverClient
+from ..chain.registration import RegistrationOptions, register_model
+from ..chain.roles import HostClient, OwnerClient, ProverClient
 
 ETH = 10**18
 
@@ -145,7 +145,7 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     from web3 import Web3
 
     from .model_prep import PrepConfig, prepare_model
-    from .services.prover import Prover, ProverConfig
+    from ..services.prover import Prover, ProverConfig
 
     # Every run starts from a fresh chain, so its ledgers, databases, logs and downloads start fresh too.
     out = Path(cfg.out_dir).resolve() / "run"
@@ -288,7 +288,7 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
 
 def download(server: str, model_id: int, host_key: str, rpc_url: str, oml: str, out: Path, progress: bool) -> str:
     """Download M.oml through the distribution server (signed request; weights hash checked against the chain)."""
-    from .services.distribution import download_model
+    from ..services.distribution import download_model
 
     r = download_model(server, model_id, host_key, out, rpc_url, oml, progress=progress)
     return f"{r.files} files, {r.bytes_downloaded / 1e6:.1f} MB, weights hash verified"
@@ -300,7 +300,7 @@ def user_queries(base_url: str, oml: OwnerClient, model_id: int, host: str, k: i
     from openai import OpenAI
     from tqdm import tqdm
 
-    from .services.prover.probe import HostAnswerInvalid, verify_answer
+    from ..services.prover.probe import HostAnswerInvalid, verify_answer
 
     client = OpenAI(base_url=base_url + "/v1", api_key="not-needed", max_retries=0, timeout=120)
     name = client.models.list().data[0].id
@@ -325,7 +325,7 @@ def second_proof(w3, oml: str, prover_key: str, fps, slash) -> str:
     tx = w3.eth.get_transaction(slash.tx_hash)
     fn, args = pc.contract.decode_function_input(tx["input"])
     ev = args["evidence"]
-    from .types import SlashEvidence
+    from ..chain.types import SlashEvidence
 
     evidence = SlashEvidence.from_abi(ev) if isinstance(ev, dict) else SlashEvidence(*ev)
     try:

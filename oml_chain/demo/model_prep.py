@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
+from ..chain.errors import ConfigError
 
 DONE = "prepared.json"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import Phase, chain_options, client, fmt_eth, normalize_key, oml_command, open_chain, parse_eth
+from .options import Phase, chain_options, client, fmt_eth, normalize_key, oml_command, open_chain, parse_eth
 
 
 @click.group()
@@ -15,7 +15,7 @@ def host():
 
 
 def _host_client(rpc_url, deployments, key, attestation_key=None):
-    from .roles import HostClient
+    from ..chain.roles import HostClient
 
     c = open_chain(rpc_url, deployments)
     return client(HostClient, c, key, attestation_key=normalize_key(attestation_key) if attestation_key else None)
@@ -83,7 +83,7 @@ def deposit(rpc_url, deployments, key, model_id, amount):
 @oml_command
 def download(rpc_url, deployments, key, model_id, server, out):
     """Download M.oml from a distribution server (signed request; every file's hash is checked)."""
-    from .services.distribution import download_model
+    from ..services.distribution import download_model
 
     say = Phase()
     c = open_chain(rpc_url, deployments)
@@ -112,7 +112,7 @@ def download(rpc_url, deployments, key, model_id, server, out):
 def serve(rpc_url, deployments, key, model_id, model_dir, permission_url, attestation_key, bind, port, state_db,
           no_permission, log_level):
     """Serve the model over an OpenAI-compatible API with per-query permissions and attestations."""
-    from .services.host import HostConfig, run
+    from ..services.host import HostConfig, run
 
     c = open_chain(rpc_url, deployments)
     state_db = state_db or Path(".oml") / f"host-{model_id}-{port}.db"

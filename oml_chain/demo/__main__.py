@@ -1,6 +1,6 @@
 """`make demo` / `python -m oml_chain.demo`: the whole OML system end to end on this machine.
 
-A thin script over `oml_chain.orchestrate.run_world`: parses a few options,
+A thin script over `oml_chain.demo.orchestrate.run_world`: parses a few options,
 prints one line per phase, a summary table at the end, writes the summary
 JSON, and exits non-zero when any expectation fails. Every process it starts
 is stopped on exit, on failure and on Ctrl-C.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .orchestrate import ETH, Summary, WorldConfig, run_world
 from .procs import ProcessGroup, sigterm_as_interrupt
-from .status import format_table
+from ..chain.status import format_table
 
 
 def _eth(wei: int) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import ConfigError, RPCUnavailable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # anvil's default mnemonic "test test … junk": the first ten dev keys (public knowledge, local chains only).
 DEV_KEYS = [

@@ -1,86 +1,12 @@
-"""`oml permission serve`, `oml distribute serve`, `oml prove once|daemon` (thin layer over the services)."""
+"""`oml prove once|daemon`: probe hosts with fingerprint keys and slash those serving without permission."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
-from .cli_options import (STATE_DIR, chain_options, echo_json, fmt_eth, normalize_key, oml_command, open_chain)
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-# --- oml permission ------------------------------------------------------------------------------
-
-
-@click.group()
-def permission():
-    """The permission service (the platform's signer)."""
-
-
-@permission.command("serve")
-@chain_options(key=True)
-@click.option("--db", type=click.Path(path_type=Path), default=STATE_DIR / "permission.db", show_default=True,
-              help="SQLite ledger of issued permissions and vouchers (WAL).")
-@click.option("--host", "bind", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=int, default=8700, show_default=True, help="Port to listen on.")
-@click.option("--settle-interval", type=float, default=60.0, show_default=True,
-              help="Seconds between on-chain settlements (0 = only on shutdown).")
-@click.option("--log-level", default="info", show_default=True, help="Log level.")
-@oml_command
-def permission_serve(rpc_url, deployments, key, db, bind, port, settle_interval, log_level):
-    """Sign per-query permissions while a host's escrow covers them; settle vouchers on chain.
-
-    --key is the models' permission signer (it also pays settlement gas).
-    """
-    from .services.permission import PermissionConfig, run
-
-    c = open_chain(rpc_url, deployments)
-    cfg = PermissionConfig(rpc_url=rpc_url, oml_address=c.address, signer_key=normalize_key(key), db_path=str(db),
-                           settle_interval=settle_interval, host=bind, port=port, log_level=log_level)
-    Path(db).parent.mkdir(parents=True, exist_ok=True)
-    click.echo(f"permission service on http://{bind}:{port} (OML {c.address}, chain {c.chain_id})", err=True)
-    run(cfg)
-
-
-# --- oml distribute ------------------------------------------------------------------------------
-
-
-@click.group()
-def distribute():
-    """The distribution server: hands M.oml to staked hosts only."""
-
-
-@distribute.command("serve")
-@chain_options(key=None)
-@click.option("--model", "models", multiple=True, required=True, metavar="MODEL_ID=DIR",
-              help="A model to serve: its on-chain id and model directory (repeatable).")
-@click.option("--host", "bind", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=int, default=8702, show_default=True, help="Port to listen on.")
-@click.option("--log-level", default="info", show_default=True, help="Log level.")
-@oml_command
-def distribute_serve(rpc_url, deployments, models, bind, port, log_level):
-    """Serve model files to hosts whose signed request matches an active stake."""
-    from .errors import ConfigError
-    from .services.distribution.server import DistributionConfig, run
-
-    mapping = {}
-    for m in models:
-        mid, sep, path = m.partition("=")
-        if not sep or not mid.isdigit() or not Path(path).is_dir():
-            raise ConfigError(f"--model must be MODEL_ID=DIR with an existing directory, got {m!r}")
-        mapping[int(mid)] = Path(path)
-    c = open_chain(rpc_url, deployments)
-    click.echo(f"distribution server on http://{bind}:{port} for models {sorted(mapping)}", err=True)
-    run(DistributionConfig(models={k: str(v) for k, v in mapping.items()}, rpc_url=rpc_url, oml_address=c.address,
-                           host=bind, port=port, log_level=log_level))
-
-
-# --- oml prove -----------------------------------------------------------------------------------
+from .options import STATE_DIR, chain_options, echo_json, fmt_eth, normalize_key, oml_command, open_chain, setup_logging
 
 
 @click.group()
@@ -101,7 +27,7 @@ def _prover_options(f):
 
 
 def _config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id=None, **kw):
-    from .services.prover import ProverConfig
+    from ..services.prover import ProverConfig
 
     c = open_chain(rpc_url, deployments)
     return ProverConfig(rpc_url=rpc_url, oml_address=c.address, prover_key=normalize_key(key),
@@ -121,10 +47,10 @@ def prove_once(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round
     """One round: finish pending reveals, probe each staked host with fresh keys, slash on misuse."""
     from dataclasses import asdict
 
-    from .errors import ConfigError
-    from .services.prover import Prover, Target
+    from ..chain.errors import ConfigError
+    from ..services.prover import Prover, Target
 
-    _logging(log_level)
+    setup_logging(log_level)
     prover = Prover(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id))
     try:
         resumed = prover.resume_pending()
@@ -159,9 +85,9 @@ def prove_once(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round
 def prove_daemon(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round, log_level, interval,
                  max_rounds):
     """Watch the chain for staked hosts and probe them on a schedule until SIGINT/SIGTERM."""
-    from .services.prover import run
+    from ..services.prover import run
 
-    _logging(log_level)
+    setup_logging(log_level)
     stats = run(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id, interval=interval),
                 max_rounds=max_rounds)
     click.echo(f"{stats.rounds} round(s), {stats.slashes} slash(es), {stats.rpc_failures} chain failure(s), "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from .errors import OMLError
+from ..chain.errors import OMLError
 
 
 class ServiceFailed(OMLError, RuntimeError):

@@ -1,8 +1,9 @@
 """The `oml` command line: a thin layer over the library.
 
-Each command group lives beside the library it drives and is attached here:
-`oml fingerprint ...` (fingerprinting/cli.py), the chain and service groups
-(oml_chain/cli_*.py). A group that cannot be imported (a missing optional
+One module per command group, attached here lazily: `oml fingerprint ...`
+(fingerprinting/cli.py, beside the library it drives), `chain`/`deploy`/`model`/
+`status` (chain.py), `host` (host.py), `permission`, `distribute`, `prove`
+(one module each); shared options live in options.py. A group that cannot be imported (a missing optional
 dependency) is reported when used, not when `oml --help` runs.
 """
 
@@ -15,14 +16,14 @@ import click
 # (module, attribute) of each sub-group, in --help order.
 GROUPS = {
     "fingerprint": ("fingerprinting.cli", "fingerprint"),
-    "chain": ("oml_chain.cli_chain", "chain"),
-    "deploy": ("oml_chain.cli_chain", "deploy"),
-    "model": ("oml_chain.cli_chain", "model"),
-    "host": ("oml_chain.cli_host", "host"),
-    "permission": ("oml_chain.cli_services", "permission"),
-    "distribute": ("oml_chain.cli_services", "distribute"),
-    "prove": ("oml_chain.cli_services", "prove"),
-    "status": ("oml_chain.cli_chain", "status"),
+    "chain": ("oml_chain.cli.chain", "chain"),
+    "deploy": ("oml_chain.cli.chain", "deploy"),
+    "model": ("oml_chain.cli.chain", "model"),
+    "host": ("oml_chain.cli.host", "host"),
+    "permission": ("oml_chain.cli.permission", "permission"),
+    "distribute": ("oml_chain.cli.distribute", "distribute"),
+    "prove": ("oml_chain.cli.prove", "prove"),
+    "status": ("oml_chain.cli.chain", "status"),
 }
 
 

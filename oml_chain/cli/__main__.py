@@ -1,0 +1,5 @@
+"""`python -m oml_chain.cli`: the `oml` command."""
+
+from .main import main
+
+main()
