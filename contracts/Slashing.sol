@@ -148,6 +148,7 @@ abstract contract Slashing is HostStaking, FeeEscrow, ISlashing {
         if (ev.permission.length == 0) return;
         bytes32 digest = _hashTypedDataV4(OMLTypes.hashPermission(ev.modelId, ev.host, ev.keyHash, ev.seq));
         address signer = m.permissionSigner;
+        // slither-disable-next-line unused-return -- err is checked; the unnamed errArg only details a failure
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, ev.permission);
         bool permitted =
             err == ECDSA.RecoverError.NoError && (recovered == signer || _wasPermissionSigner(ev.modelId, recovered));

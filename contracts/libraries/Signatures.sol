@@ -12,6 +12,7 @@ library Signatures {
     /// @notice True when `signature` over `digest` is by `signer`'s key, or `signer` is a contract that
     /// accepts it under ERC-1271.
     function isValidNow(address signer, bytes32 digest, bytes calldata signature) internal view returns (bool) {
+        // slither-disable-next-line unused-return -- err is checked; the unnamed errArg only details a failure
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
         if (err == ECDSA.RecoverError.NoError && recovered == signer) return true;
         return signer.code.length != 0
