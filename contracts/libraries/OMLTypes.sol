@@ -48,6 +48,15 @@ struct Model {
     bool active;
 }
 
+/// @notice The four terms a model owner may change with notice (`setStakeTerms`).
+/// @dev Field order is part of the ABI (`stakeTermsAt`, `pendingStakeTerms`); do not reorder.
+struct StakeTerms {
+    uint128 minHostStake;
+    uint16 slashBps;
+    uint16 proverShareBps;
+    uint64 unbondingDelay;
+}
+
 /// @notice A host's stake on one model (`getStake`).
 struct HostStake {
     /// @dev Wei staked (reduced by slashes).
