@@ -8,9 +8,9 @@ import {OMLTypes, Voucher} from "./libraries/OMLTypes.sol";
 
 /// @title OML
 /// @notice The deployed OML contract: model registry, host staking, fee escrow and slashing under the
-/// EIP-712 domain `("OML", "1")`, bound to this chain and address.
+/// EIP-712 domain `("OML", "2")`, bound to this chain and address.
 contract OML is Slashing, IOML {
-    constructor() EIP712("OML", "1") {}
+    constructor() EIP712("OML", "2") {}
 
     /// @inheritdoc IOML
     function permissionDigest(uint256 modelId, address host, bytes32 queryHash, uint256 seq)
@@ -43,5 +43,10 @@ contract OML is Slashing, IOML {
     /// @inheritdoc IOML
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IOML
+    function receiptLeaf(bytes32 queryHash, uint256 seq) external pure returns (bytes32) {
+        return OMLTypes.receiptLeaf(queryHash, seq);
     }
 }

@@ -5,7 +5,7 @@ import {IOMLErrors} from "./IOMLErrors.sol";
 import {Voucher} from "../libraries/OMLTypes.sol";
 
 /// @title IFeeEscrow
-/// @notice Host fee escrows, settlement of host-signed cumulative vouchers, and model revenue (pull).
+/// @notice Host fee escrows, settlement of host-signed cumulative-amount vouchers, and model revenue (pull).
 interface IFeeEscrow is IOMLErrors {
     /// @notice A deposit of zero wei.
     error EscrowZeroDeposit();
@@ -15,10 +15,15 @@ interface IFeeEscrow is IOMLErrors {
     error EscrowStillThawing(uint256 now, uint256 thawEnd);
     /// @notice A withdrawal request of zero wei.
     error EscrowZeroWithdrawal();
-    /// @notice The voucher's `count` is not above the already `settled` count.
+    /// @notice The voucher adds nothing: its `count` is not above the already `settled` count and its amount
+    /// not above the settled amount (a replayed or stale voucher).
     error VoucherCountNotIncreasing(uint256 count, uint256 settled);
     /// @notice The voucher's `count` exceeds the supported maximum `max` (2^64 - 1).
     error VoucherCountTooLarge(uint256 count, uint256 max);
+    /// @notice The voucher's `cumulativeAmount` exceeds the supported maximum `max` (2^128 - 1).
+    error VoucherAmountTooLarge(uint256 amount, uint256 max);
+    /// @notice The voucher's cumulative `amount` is below the already settled amount.
+    error VoucherAmountDecreasing(uint256 amount, uint256 settledAmount);
     /// @notice The voucher is not signed by its `host`.
     error VoucherInvalidSignature(uint256 modelId, address host);
     /// @notice `caller` is not the model's revenue `recipient`.
@@ -26,9 +31,10 @@ interface IFeeEscrow is IOMLErrors {
 
     /// @notice `host` deposited `amount` wei; its escrow balance is now `balance`.
     event EscrowDeposited(uint256 indexed modelId, address indexed host, uint256 amount, uint256 balance);
-    /// @notice A voucher for cumulative `count` settled `queries` new queries, moving `amount` wei to revenue.
+    /// @notice A voucher for `count` queries and `cumulativeAmount` wei in total settled, moving `amount` wei
+    /// (cumulativeAmount − previously settled amount) from the host's escrow to revenue.
     event VoucherSettled(
-        uint256 indexed modelId, address indexed host, uint256 count, uint256 queries, uint256 amount
+        uint256 indexed modelId, address indexed host, uint256 count, uint256 cumulativeAmount, uint256 amount
     );
     /// @notice `host` asked to withdraw `amount` wei of escrow, available from `thawEnd`.
     event EscrowWithdrawalRequested(uint256 indexed modelId, address indexed host, uint256 amount, uint256 thawEnd);
@@ -42,14 +48,20 @@ interface IFeeEscrow is IOMLErrors {
     function depositEscrow(uint256 modelId) external payable;
 
     /// @notice Settle a host-signed cumulative voucher (anyone may call): moves
-    /// `(v.count − settled) × pricePerQuery` from the host's escrow to the model's revenue.
-    /// @dev Draws on thawing escrow too. Reverts with VoucherCountNotIncreasing, VoucherCountTooLarge,
-    /// VoucherInvalidSignature or EscrowInsufficient.
-    /// @param v The voucher `(modelId, host, count)`.
-    /// @param hostSignature EIP-712 signature of `v` by `v.host` (65 bytes, or ERC-1271).
+    /// `v.cumulativeAmount − settledAmount` from the host's escrow to the model's revenue. The price is not
+    /// read: the host owes exactly what it signed. Afterwards `settledAmount = v.cumulativeAmount` and
+    /// `settledCount = max(settledCount, v.count)`: both only grow.
+    /// @dev Checks, in order: VoucherCountTooLarge, VoucherAmountTooLarge, VoucherCountNotIncreasing (unless
+    /// `v.count > settledCount` or `v.cumulativeAmount > settledAmount`), VoucherAmountDecreasing,
+    /// VoucherInvalidSignature, EscrowInsufficient. A voucher that raises the amount settles even if its count
+    /// is not above the settled count, so a host that settles a voucher with a higher count and no more
+    /// amount (up to 2^64 − 1) cannot void the vouchers it gave out: in the end it pays the highest
+    /// cumulative amount it signed. Draws on thawing escrow too.
+    /// @param v The voucher `(modelId, host, count, cumulativeAmount)`.
+    /// @param hostSignature EIP-712 signature of `v` by `v.host` (65 bytes, or ERC-1271 for a contract host).
     function settle(Voucher calldata v, bytes calldata hostSignature) external;
 
-    /// @notice Ask to withdraw `amount` wei of escrow after the model's unbonding delay.
+    /// @notice Ask to withdraw `amount` wei of escrow after the model's unbonding delay (in force now).
     /// @dev Replaces any earlier request and restarts the thaw. `amount` must not exceed the balance.
     /// @param modelId The model.
     /// @param amount Wei to withdraw.
@@ -64,7 +76,8 @@ interface IFeeEscrow is IOMLErrors {
     function withdrawRevenue(uint256 modelId) external;
 
     /// @notice The host's escrow: total `balance`, the part requested for withdrawal, and when it thaws.
-    /// @dev Spendable for new permissions: `balance − thawingAmount` (floored at 0).
+    /// @dev Spendable for new permissions: `balance − thawingAmount` (floored at 0) less what the host has
+    /// signed for but not yet settled.
     function getEscrow(uint256 modelId, address host)
         external
         view
@@ -72,6 +85,9 @@ interface IFeeEscrow is IOMLErrors {
 
     /// @notice The highest voucher count settled for `(modelId, host)`.
     function settledCount(uint256 modelId, address host) external view returns (uint256);
+
+    /// @notice The cumulative amount of the last settled voucher for `(modelId, host)` (wei paid in total).
+    function settledAmount(uint256 modelId, address host) external view returns (uint256);
 
     /// @notice The model's unwithdrawn revenue in wei.
     function revenueOf(uint256 modelId) external view returns (uint256);

@@ -21,6 +21,7 @@ abstract contract OMLFixture is Base {
     uint16 internal constant SLASH_BPS = 5000;
     uint16 internal constant PROVER_SHARE_BPS = 2000;
     uint64 internal constant DELAY = 3 days;
+    uint64 internal constant NOTICE = 1 hours;
     uint32 internal constant N_FINGERPRINTS = 5; // odd count on purpose
 
     OML internal oml;
@@ -94,7 +95,8 @@ abstract contract OMLFixture is Base {
             slashBps: SLASH_BPS,
             proverShareBps: PROVER_SHARE_BPS,
             unbondingDelay: DELAY,
-            revenueRecipient: recipient
+            revenueRecipient: recipient,
+            noticePeriod: NOTICE
         });
     }
 
@@ -108,9 +110,15 @@ abstract contract OMLFixture is Base {
         oml.stake{value: amount}(modelId, attestationSigner, "https://host.example");
     }
 
-    function _voucherSig(uint256 count) internal view returns (Voucher memory v, bytes memory sig) {
-        v = Voucher({modelId: modelId, host: host, count: count});
+    /// @dev The host's voucher for `count` queries costing `amount` wei in total.
+    function _voucherSig(uint256 count, uint256 amount) internal view returns (Voucher memory v, bytes memory sig) {
+        v = Voucher({modelId: modelId, host: host, count: count, cumulativeAmount: amount});
         sig = _sign(HOST_PK, oml.voucherDigest(v));
+    }
+
+    /// @dev The host's voucher for `count` queries at the fixture's price.
+    function _voucherSig(uint256 count) internal view returns (Voucher memory v, bytes memory sig) {
+        return _voucherSig(count, count * PRICE);
     }
 
     function _permission(uint256 pk, uint256 mid, uint256 index, uint256 seq) internal view returns (bytes memory) {
@@ -158,5 +166,19 @@ abstract contract OMLFixture is Base {
         vm.roll(block.number + 1);
         vm.prank(prover);
         oml.reveal(c, ev);
+    }
+
+    /// @dev Commit as the prover, then expect `err` from the reveal in the next block.
+    function _expectRevealRevert(SlashEvidence memory ev, bytes memory err) internal {
+        bytes32 c = _commit(prover, ev);
+        vm.roll(block.number + 1);
+        vm.expectRevert(err);
+        vm.prank(prover);
+        oml.reveal(c, ev);
+    }
+
+    /// @dev A permission for fingerprint `index` with the evidence's default seq (7).
+    function _permissionFor(uint256 pk, uint256 index) internal view returns (bytes memory) {
+        return _permission(pk, modelId, index, 7);
     }
 }

@@ -4,6 +4,16 @@ pragma solidity 0.8.37;
 /// @notice The forge cheatcodes these tests use (a subset of forge's `Vm` interface, declared here so the
 /// tests do not depend on a forge-std copy).
 interface Vm {
+    /// @dev Gas of the last external call made by the test (callee frame only).
+    struct Gas {
+        uint64 gasLimit;
+        uint64 gasTotalUsed;
+        uint64 gasMemoryUsed;
+        int64 gasRefunded;
+        uint64 gasRemaining;
+    }
+
+    function lastCallGas() external view returns (Gas memory gas);
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
