@@ -71,8 +71,8 @@ def make_bench() -> Bench:
     signer = Signer(DEV_KEYS[2])
     params = ModelParams(weights_hash=b"\x11" * 32, metadata_uri="ipfs://bench", fingerprint_root=b"\x22" * 32,
                          fingerprint_count=1024, price_per_query=PRICE, permission_signer=signer.address,
-                         min_host_stake=10**18, slash_bps=5000, prover_share_bps=2000, unbonding_delay=3600,
-                         revenue_recipient=owner.account)
+                         min_host_stake=10**18, slash_bps=5000, prover_share_bps=2000, unbonding_delay=86_400,
+                         revenue_recipient=owner.account, notice_period=3_600)
     mid = owner.register_model(params)
     host.stake(mid, 10**18, "http://127.0.0.1")
     host.deposit_escrow(mid, 100 * 10**18)
@@ -143,8 +143,10 @@ def _single_bodies(bench: Bench, host: Signer, start: int, n: int, tag: str) -> 
         count = i
         out.append(json.dumps({"model_id": mid, "host": host.address,
                                "query_hash": "0x" + text_hash(f"{tag} {i}").hex(), "seq": i,
-                               "voucher": {"model_id": mid, "host": host.address, "count": count},
-                               "voucher_signature": "0x" + host.sign_voucher(d, mid, host.address, count).hex()
+                               "voucher": {"model_id": mid, "host": host.address, "count": count,
+                                           "cumulative_amount": str(count * PRICE)},
+                               "voucher_signature": "0x" + host.sign_voucher(d, mid, host.address, count,
+                                                                             count * PRICE).hex()
                                }).encode())
     return out
 
@@ -177,8 +179,9 @@ def http_figures(bench: Bench, n_single: int = 400, n_batches: int = 20, batch: 
         first = start + b * batch
         count = first + batch - 1
         bbodies.append(json.dumps({
-            "model_id": mid, "host": host.address, "voucher": {"model_id": mid, "host": host.address, "count": count},
-            "voucher_signature": "0x" + host.sign_voucher(d, mid, host.address, count).hex(),
+            "model_id": mid, "host": host.address, "voucher": {"model_id": mid, "host": host.address, "count": count,
+                                                               "cumulative_amount": str(count * PRICE)},
+            "voucher_signature": "0x" + host.sign_voucher(d, mid, host.address, count, count * PRICE).hex(),
             "items": [{"query_hash": "0x" + text_hash(f"batch {s}").hex(), "seq": s}
                       for s in range(first, first + batch)]}).encode())
     t = time.perf_counter()

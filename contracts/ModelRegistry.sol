@@ -195,7 +195,9 @@ abstract contract ModelRegistry is IModelRegistry {
         m.revenueRecipient = p.revenueRecipient;
         m.weightsHash = p.weightsHash;
         m.metadataURI = p.metadataURI;
+        // slither-disable-next-line unused-return -- push returns (old, new) values; the first entry has no old one
         m.price.push(_key(block.timestamp), p.pricePerQuery);
+        // slither-disable-next-line unused-return -- as above
         m.stakeTerms.push(_key(block.timestamp), StakeTermsLib.pack(terms));
         emit ModelRegistered(
             modelId,
@@ -215,6 +217,7 @@ abstract contract ModelRegistry is IModelRegistry {
         returns (uint256 effectiveAt)
     {
         effectiveAt = block.timestamp + m.noticePeriod;
+        // slither-disable-next-line unused-return -- push returns (old, new) values; the event reports both
         trace.push(_key(effectiveAt), value);
     }
 
@@ -312,6 +315,7 @@ abstract contract ModelRegistry is IModelRegistry {
 
     /// @dev The latest scheduled value of `trace` and its time if not yet in force, else `(value now, 0)`.
     function _pending(Checkpoints.Trace208 storage trace) private view returns (uint256 value, uint256 effectiveAt) {
+        // slither-disable-next-line unused-return -- `exists` is always true: registration writes the first entry
         (, uint48 key, uint208 latest) = trace.latestCheckpoint();
         if (key > block.timestamp) return (latest, key);
         return (latest, 0);

@@ -182,6 +182,7 @@ abstract contract Slashing is HostStaking, FeeEscrow, ISlashing {
                 ev.modelId, ev.host, ev.keyHash, keccak256(ev.response), permissionHash, ev.seq
             )
         );
+        // slither-disable-next-line unused-return -- err is checked; the unnamed errArg only details a failure
         (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, ev.attestation);
         require(
             err == ECDSA.RecoverError.NoError && _isAttestationSigner(ev.modelId, ev.host, s, signer, commitTime),
@@ -252,6 +253,7 @@ abstract contract Slashing is HostStaking, FeeEscrow, ISlashing {
     ) private returns (uint256 slashed) {
         StakeRecord storage s = _stakeOf(modelId, host);
         slashed = BasisPoints.mulBps(s.amount, slashBps);
+        // slither-disable-next-line incorrect-equality -- a stake too small to slash closes the case, by design
         if (slashed == 0) return 0;
         (uint256 reward, uint256 rest) = BasisPoints.split(slashed, proverShareBps);
         _slashStake(s, slashed);

@@ -17,7 +17,8 @@ PRICE = 10**12
 MIN_STAKE = 1 * ETH
 SLASH_BPS = 5_000
 PROVER_BPS = 2_000
-DELAY = 3_600
+DELAY = 86_400  # the contract requires unbonding delay ≥ 1 day (REVEAL_WINDOW)
+NOTICE = 3_600  # the model's notice period for price and stake-term changes
 
 
 @dataclass
@@ -49,7 +50,8 @@ class World:
         base = dict(weights_hash=b"\x11" * 32, metadata_uri="ipfs://model-card", fingerprint_root=self.tree.root,
                     fingerprint_count=len(self.fingerprints), price_per_query=PRICE,
                     permission_signer=self.signer.account, min_host_stake=MIN_STAKE, slash_bps=SLASH_BPS,
-                    prover_share_bps=PROVER_BPS, unbonding_delay=DELAY, revenue_recipient=self.recipient.account)
+                    prover_share_bps=PROVER_BPS, unbonding_delay=DELAY, revenue_recipient=self.recipient.account,
+                    notice_period=NOTICE)
         base.update(over)
         return ModelParams(**base)
 
@@ -105,3 +107,19 @@ def make_world(w3: Web3, address: str, abi: list, keys: list[str], register: boo
         world.params = world.make_params()
         world.model_id = world.owner.register_model(world.params)
     return world
+
+
+# --- appended for the v2 prover / CLI tests -----------------------------------------------------------------
+
+
+def save_fingerprints(path, fingerprints: list[Fingerprint]):
+    """Write `fingerprints` (indices 0..n-1, in order) as an oml-fingerprints file, so `commit_fingerprints` (the
+    prover's and `oml model register`'s reader) rebuilds exactly their leaves and tree."""
+    from fingerprinting.fpfile import Fingerprint as FileRecord
+    from fingerprinting.fpfile import FingerprintHeader, write_fingerprint_file
+
+    strategy = {"name": "test", "params": {}}
+    records = [FileRecord(fp.leaf.index, fp.key, fp.response, "0x" + fp.leaf.salt.hex(), "test", "test")
+               for fp in fingerprints]
+    return write_fingerprint_file(path, FingerprintHeader(n=len(records), seed=0, key_strategy=strategy,
+                                                          response_strategy=strategy), records)

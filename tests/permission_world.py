@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chain_world import PRICE
+
 from oml_chain.chain.anvil import free_port
 from oml_chain.chain.eip712 import Signer
 from oml_chain.services.permission import PermissionConfig, uvicorn_config
@@ -28,8 +30,10 @@ class ThreadServer(ServerThread):
 
 
 def single_body(host: Signer, domain, model_id: int, query_hash: bytes, seq: int, count: int,
-                voucher_signer: Signer | None = None) -> dict:
-    sig = (voucher_signer or host).sign_voucher(domain, model_id, host.address, count)
+                voucher_signer: Signer | None = None, amount: int | None = None) -> dict:
+    """One permission request whose voucher owes `amount` (default: count × the world's PRICE)."""
+    amount = count * PRICE if amount is None else amount
+    sig = (voucher_signer or host).sign_voucher(domain, model_id, host.address, count, amount)
     return {"model_id": model_id, "host": host.address, "query_hash": "0x" + query_hash.hex(), "seq": seq,
-            "voucher": {"model_id": model_id, "host": host.address, "count": count},
+            "voucher": {"model_id": model_id, "host": host.address, "count": count, "cumulative_amount": str(amount)},
             "voucher_signature": "0x" + sig.hex()}

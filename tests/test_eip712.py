@@ -36,9 +36,9 @@ def random_cases(n: int):
             ("Permission", {"modelId": model, "host": host, "queryHash": qh, "seq": seq},
              lambda d: eip712.digest_permission(d, model, host, qh, seq),
              lambda s, d: s.sign_permission(d, model, host, qh, seq)),
-            ("Voucher", {"modelId": model, "host": host, "count": seq},
-             lambda d: eip712.digest_voucher(d, model, host, seq),
-             lambda s, d: s.sign_voucher(d, model, host, seq)),
+            ("Voucher", {"modelId": model, "host": host, "count": seq, "cumulativeAmount": model ^ seq},
+             lambda d: eip712.digest_voucher(d, model, host, seq, model ^ seq),
+             lambda s, d: s.sign_voucher(d, model, host, seq, model ^ seq)),
             ("Attestation", {"modelId": model, "host": host, "queryHash": qh, "responseHash": rh,
                              "permissionHash": ph, "seq": seq},
              lambda d: eip712.digest_attestation(d, model, host, qh, rh, ph, seq),
@@ -88,7 +88,7 @@ def test_bad_key_and_values_raise_clear_errors():
     with pytest.raises(ValueError, match="32 bytes"):
         s.sign_permission(Domain(1, rand_addr()), 1, s.address, b"short", 1)
     with pytest.raises(ValueError, match="uint256"):
-        s.sign_voucher(Domain(1, rand_addr()), -1, s.address, 1)
+        s.sign_voucher(Domain(1, rand_addr()), -1, s.address, 1, 0)
     assert issubclass(SignatureError, OMLError) and issubclass(SignatureError, ValueError)
     assert "0x" not in repr(s)[len("Signer(0x"):].replace(s.address[2:], "")  # repr never shows the key
 
@@ -115,6 +115,9 @@ def test_digests_equal_contract_views(w3, oml_address, oml_artifacts, case):
     assert c.functions.domainSeparator().call() == domain.separator
     model, seq, host, qh, rh, ph = RNG.randrange(2**256), RNG.randrange(2**256), rand_addr(), rand32(), rand32(), rand32()
     assert c.functions.permissionDigest(model, host, qh, seq).call() == eip712.digest_permission(domain, model, host, qh, seq)
-    assert c.functions.voucherDigest((model, host, seq)).call() == eip712.digest_voucher(domain, model, host, seq)
+    amount = RNG.randrange(2**256)
+    assert (c.functions.voucherDigest((model, host, seq, amount)).call()
+            == eip712.digest_voucher(domain, model, host, seq, amount))
+    assert c.functions.eip712Domain().call()[2] == "2"  # protocol v2: v1 vouchers do not verify
     assert (c.functions.attestationDigest(model, host, qh, rh, ph, seq).call()
             == eip712.digest_attestation(domain, model, host, qh, rh, ph, seq))

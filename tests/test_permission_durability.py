@@ -12,14 +12,14 @@ from chain_world import ETH, PRICE
 from permission_world import ProcServer, make_config, single_body
 
 from oml_chain.chain.eip712 import text_hash
-from oml_chain.services.permission import Ledger, PermissionServiceUnavailable, SyncPermissionClient
+from oml_chain.services.permission import Ledger, PermissionServiceUnavailable, SyncPermissionClient, fixed_price
 
 pytestmark = pytest.mark.services
 
 
 def _client(world, srv_url, host, path, retries=0) -> SyncPermissionClient:
     return SyncPermissionClient(srv_url, host.signer, world.model_id, host.domain, world.signer.account, path,
-                                retries=retries, timeout=5.0, backoff=0.05)
+                                retries=retries, timeout=5.0, backoff=0.05, price=fixed_price(PRICE))
 
 
 def test_kill9_between_and_during_requests_charges_exactly_what_was_returned(staked, tmp_path):

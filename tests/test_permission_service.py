@@ -11,7 +11,8 @@ from permission_world import ThreadServer, make_config, single_body
 
 from oml_chain.chain.eip712 import text_hash, verify_permission
 from oml_chain.services.permission import (EscrowInsufficientError, ModelNotServed, ModelUnknown, PermissionClient,
-                                           SeqReplayed, SyncPermissionClient, VoucherCountMismatch)
+                                           SeqReplayed, SyncPermissionClient, VoucherAmountMismatch,
+                                           VoucherCountMismatch, chain_price, fixed_price)
 
 pytestmark = pytest.mark.services
 
@@ -27,6 +28,7 @@ def served(staked, tmp_path):
 
 def _client(world, tmp_path, host=None, name="host.db", **kw) -> SyncPermissionClient:
     host = host or world.host
+    kw.setdefault("price", chain_price(host, world.model_id, ttl=0))
     return SyncPermissionClient(world.extra["server"].url, host.signer, world.model_id, host.domain,
                                 world.signer.account, tmp_path / name, **kw)
 
@@ -53,8 +55,8 @@ def test_single_and_batch_then_settlement_moves_exactly_count_times_price(served
         assert h.get_escrow(w.model_id, h.account).balance == escrow0 - 8 * PRICE
         # an exact retry of the newest request returns the stored permissions and charges nothing
         body = {"model_id": w.model_id, "host": h.account, "voucher": {"model_id": w.model_id, "host": h.account,
-                                                                       "count": 8},
-                "voucher_signature": "0x" + h.sign_voucher(w.model_id, 8).hex(),
+                                                                       "count": 8, "cumulative_amount": str(8 * PRICE)},
+                "voucher_signature": "0x" + h.sign_voucher(w.model_id, 8, 8 * PRICE).hex(),
                 "items": [{"query_hash": "0x" + p.query_hash.hex(), "seq": p.seq} for p in batch]}
         r = httpx.post(w.extra["server"].url + "/v1/permissions/batch", json=body)
         assert r.status_code == 200
@@ -134,8 +136,9 @@ def test_seq_replay_count_mismatch_batch_and_route_errors(served):
     r = _post(url, "/v1/permissions", single_body(h, dom, mid, text_hash("b"), 6, 7))
     _check_error(r, 409, "voucher_count_mismatch")
     assert r.json()["error"]["expected"] == 2
-    batch = {"model_id": mid, "host": h.address, "voucher": {"model_id": mid, "host": h.address, "count": 3},
-             "voucher_signature": "0x" + h.sign_voucher(dom, mid, h.address, 3).hex()}
+    batch = {"model_id": mid, "host": h.address, "voucher": {"model_id": mid, "host": h.address, "count": 3,
+                                                             "cumulative_amount": str(3 * PRICE)},
+             "voucher_signature": "0x" + h.sign_voucher(dom, mid, h.address, 3, 3 * PRICE).hex()}
     _check_error(_post(url, "/v1/permissions/batch", batch | {"items": []}), 400, "bad_request")
     same_seq = [{"query_hash": "0x" + text_hash(x).hex(), "seq": 9} for x in "cd"]
     _check_error(_post(url, "/v1/permissions/batch", batch | {"items": same_seq}), 400, "bad_request")
@@ -160,12 +163,12 @@ def test_client_raises_typed_errors_and_recovers(served, tmp_path):
         assert (exc.value.needed, exc.value.available) == (4 * PRICE, 3 * PRICE)
     other = w.owner.register_model(w.make_params(permission_signer=w.owner.account))
     c = SyncPermissionClient(w.extra["server"].url, w.host.signer, other, w.host.domain, w.signer.account,
-                             tmp_path / "o.db")
+                             tmp_path / "o.db", price=fixed_price(PRICE))
     with pytest.raises(ModelNotServed):
         c.request(text_hash("x"))
     c.close()
     c = SyncPermissionClient(w.extra["server"].url, w.host.signer, 999, w.host.domain, w.signer.account,
-                             tmp_path / "u.db")
+                             tmp_path / "u.db", price=fixed_price(PRICE))
     with pytest.raises(ModelUnknown):
         c.request(text_hash("x"))
     c.close()
@@ -186,7 +189,7 @@ def test_async_client_concurrent_calls_are_serialized(served, tmp_path):
 
     async def go():
         c = PermissionClient(w.extra["server"].url, w.host.signer, w.model_id, w.host.domain, w.signer.account,
-                             tmp_path / "async.db")
+                             tmp_path / "async.db", price=fixed_price(PRICE))
         perms = await asyncio.gather(*(c.request(text_hash(f"c{i}")) for i in range(10)))
         await c.aclose()
         return perms
@@ -194,3 +197,61 @@ def test_async_client_concurrent_calls_are_serialized(served, tmp_path):
     perms = asyncio.run(go())
     assert sorted(p.count for p in perms) == list(range(1, 11))
     assert sorted(p.seq for p in perms) == list(range(1, 11))
+
+
+def test_each_permission_is_priced_when_issued_and_settles_exactly(served, tmp_path):
+    """Finding 1, service side: permissions are charged at the price in force when issued; an announced change
+    applies only after the notice period; the settled amount equals Σ(price at issue) exactly, whenever the
+    settlement runs; a voucher at another price is refused with the expected amount."""
+    from chain_world import NOTICE
+
+    w, h, mid = served, served.host, served.model_id
+    with _client(w, tmp_path) as c:
+        for i in range(3):
+            c.request(text_hash(f"old price {i}"))
+        w.owner.set_price(mid, 3 * PRICE)  # announced now, in force after NOTICE
+        c.request(text_hash("still the old price"))
+        assert c.amount == 4 * PRICE
+        w.mine(NOTICE)
+        c.request_batch([text_hash("new price a"), text_hash("new price b")])
+        assert c.amount == 4 * PRICE + 2 * 3 * PRICE
+        # a host that signs the old price after the change is told what to sign; nothing is issued
+        r = httpx.post(w.extra["server"].url + "/v1/permissions",
+                       json=single_body(h.signer, h.domain, mid, text_hash("cheap"), 99, 7, amount=c.amount + PRICE))
+        assert r.status_code == 409 and r.json()["error"]["code"] == "voucher_amount_mismatch"
+        assert r.json()["error"]["expected"] == str(c.amount + 3 * PRICE)
+        assert c.host_state()["voucher_amount"] == str(10 * PRICE)
+        deadline = time.monotonic() + 20
+        while h.settled_count(mid, h.account) < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert h.settled_amount(mid, h.account) == 10 * PRICE  # 4 × PRICE + 2 × 3·PRICE
+    led = w.extra["server"].server.config.app.state.oml["service"].ledger
+    assert led.charged(mid, h.account) == 10 * PRICE
+
+
+def test_client_retries_once_when_a_price_change_lands_between_reads(served, tmp_path):
+    """The host's cached price is stale (the change took effect after its read): the service answers
+    voucher_amount_mismatch, the client re-reads the chain, agrees, and retries; it never signs a number it
+    did not compute itself."""
+    from chain_world import NOTICE
+
+    w, mid = served, served.model_id
+    stale = [PRICE]
+
+    def price(force=False):
+        if force:
+            stale[0] = w.host.get_model(mid).price_per_query
+        return stale[0]
+
+    with _client(w, tmp_path, price=price) as c:
+        c.request(text_hash("q1"))
+        w.owner.set_price(mid, 2 * PRICE)
+        w.mine(NOTICE)
+        time.sleep(2.2)  # the service's chain cache (ttl 2 s) sees the new price; the host's does not
+        p = c.request(text_hash("q2"))  # first try at the stale price, refused, then retried at 2 × PRICE
+        assert p.count == 2 and c.amount == 3 * PRICE
+    with _client(w, tmp_path, name="liar.db", price=fixed_price(PRICE)) as liar:
+        liar.resync()
+        with pytest.raises(VoucherAmountMismatch) as exc:  # a host that insists on the old price gets nothing
+            liar.request(text_hash("q3"))
+        assert exc.value.expected == 5 * PRICE and liar.count == 2

@@ -97,7 +97,8 @@ def test_slashes_the_rogue_never_the_honest_host(pworld):
     assert slash.slashed == expected and rogue.get_stake(mid, rogue.account).amount == rogue_before - expected
     assert slash.reward == expected * PROVER_BPS // 10_000
     assert prover.client.reward_of(prover.address) == slash.reward
-    assert prover.client.is_burned(mid, slash.fp_index)
+    assert prover.client.is_burned(mid, rogue.account, slash.fp_index)
+    assert not prover.client.is_burned(mid, honest.account, slash.fp_index)  # burns are per host
     # every key sent was fresh, and the record survives in SQLite
     sent = [r.fp_index for r in report.results]
     assert len(sent) == len(set(sent))
@@ -129,7 +130,7 @@ def test_resumes_a_pending_reveal_after_a_crash(pworld, monkeypatch):
         crashed.probe(target)
     (pending,) = crashed.store.open_pending()
     assert pending.state == "committed" and pending.host == rogue.account
-    assert crashed.client.get_commitment(pending.commitment).prover == crashed.address
+    assert crashed.client.get_commitment(crashed.address, pending.commitment).block_number == pending.commit_block > 0
     assert rogue.get_stake(mid, rogue.account).amount == before
     crashed.close()
     monkeypatch.undo()
@@ -137,7 +138,8 @@ def test_resumes_a_pending_reveal_after_a_crash(pworld, monkeypatch):
     restarted = Prover(make_config(pworld, "p2.db", key_index=5))
     try:
         (done,) = restarted.resume_pending()
-        assert done.fp_index == pending.fp_index and restarted.client.is_burned(mid, pending.fp_index)
+        assert done.fp_index == pending.fp_index and restarted.client.is_burned(mid, rogue.account, pending.fp_index)
+        assert restarted.client.get_commitment(restarted.address, pending.commitment).block_number == 0  # deleted
         assert rogue.get_stake(mid, rogue.account).amount == before - before * SLASH_BPS // 10_000
         assert not restarted.store.open_pending() and len(restarted.store.slashes()) == 1
         assert restarted.resume_pending() == []
@@ -209,6 +211,7 @@ def test_prove_once_and_status_through_the_cli(pworld):
     assert len(snap["slashes"]) >= 2 and all(s["host"] == rogue.account for s in snap["slashes"])
     (model,) = snap["models"]
     assert model["fingerprints_burned"] == len(snap["slashes"])
+    assert snap["disputes"] == [] and all(h["open_disputes"] == 0 for h in snap["hosts"])
 
 
 def test_daemon_process_stops_cleanly_on_sigterm(pworld):

@@ -20,6 +20,7 @@ def test_register_returns_increasing_ids_and_stores_params(world):
             m.unbonding_delay, m.revenue_recipient) == (p.price_per_query, p.permission_signer, p.min_host_stake,
                                                         p.slash_bps, p.prover_share_bps, p.unbonding_delay,
                                                         p.revenue_recipient)
+    assert m.notice_period == p.notice_period == 3_600
     assert m.owner == world.owner.account and m.active is True
     second = world.host.transact("registerModel", world.make_params(metadata_uri="x").to_abi())
     ev = second.event("ModelRegistered").args
@@ -29,7 +30,7 @@ def test_register_returns_increasing_ids_and_stores_params(world):
 
 BAD_PARAMS = [
     (dict(slash_bps=10_001), "ModelBpsOutOfRange", {"bps": 10_001}),
-    (dict(prover_share_bps=10_001), "ModelBpsOutOfRange", {"bps": 10_001}),
+    (dict(prover_share_bps=10_001), "ModelProverShareTooHigh", {"bps": 10_001, "max": 5_000}),
     (dict(slash_bps=0), "ModelZeroSlashBps", {}),
     (dict(permission_signer=ZERO_ADDRESS), "ModelZeroPermissionSigner", {}),
     (dict(revenue_recipient=ZERO_ADDRESS), "ModelZeroRevenueRecipient", {}),
@@ -60,7 +61,12 @@ def test_client_side_validation_names_the_field(world):
 
 def test_owner_updates_emit_events(world):
     mid, o = world.model_id, world.owner
-    assert o.set_price(mid, 7).event("PriceUpdated").args == {"modelId": mid, "oldPrice": 10**12, "newPrice": 7}
+    ev = o.set_price(mid, 7).event("PriceChangeScheduled").args
+    assert ev == {"modelId": mid, "oldPrice": 10**12, "newPrice": 7, "effectiveAt": world.now() + 3_600}
+    assert o.pending_price(mid).value == 7 and o.pending_price(mid).effective_at == ev["effectiveAt"]
+    assert o.get_model(mid).price_per_query == 10**12  # announced, not yet in force
+    world.mine(3_600)
+    assert o.pending_price(mid) is None
     assert o.set_permission_signer(mid, world.other.account).event("PermissionSignerUpdated").args["newSigner"] \
         == world.other.account
     assert o.set_metadata_uri(mid, "ipfs://v2").event("MetadataURIUpdated").args["metadataURI"] == "ipfs://v2"
@@ -73,7 +79,8 @@ def test_owner_updates_emit_events(world):
 
 
 ONLY_OWNER = [("set_price", (5,)), ("set_permission_signer", (None,)), ("set_metadata_uri", ("u",)),
-              ("set_active", (False,)), ("transfer_model_ownership", (None,))]
+              ("set_active", (False,)), ("transfer_model_ownership", (None,)), ("set_revenue_recipient", (None,)),
+              ("set_stake_terms", ("terms",))]
 
 
 @pytest.mark.parametrize("method,args", ONLY_OWNER, ids=[m for m, _ in ONLY_OWNER])
@@ -81,7 +88,10 @@ def test_owner_only(world, method, args):
     from oml_chain.chain.roles import OwnerClient
 
     intruder = OwnerClient(world.w3, world.address, world.other.signer, abi=world.abi)
-    args = tuple(world.other.account if a is None else a for a in args)
+    from oml_chain.chain.types import StakeTerms
+
+    terms = StakeTerms(world.params.min_host_stake, 100, 0, world.params.unbonding_delay)
+    args = tuple(world.other.account if a is None else terms if a == "terms" else a for a in args)
     with pytest.raises(ContractPermissionError) as exc:
         getattr(intruder, method)(world.model_id, *args)
     assert exc.value.error == "ModelNotOwner"

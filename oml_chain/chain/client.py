@@ -22,7 +22,7 @@ from web3.exceptions import (ContractCustomError, ContractLogicError, ContractPa
 
 from .eip712 import Domain, Signer
 from .errors import ERROR_TABLE, ConfigError, RPCUnavailable, RevertDecoder, TransactionFailed
-from .types import Commitment, Escrow, HostStake, Model
+from .types import Commitment, Dispute, Escrow, HostStake, Model, Scheduled, StakeTerms
 
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, ConnectionRefusedError, requests.exceptions.Timeout)
 
@@ -192,6 +192,22 @@ class OMLContract:
             out.append(Event(data["event"], dict(data["args"])))
         return out
 
+    def events(self, name: str, from_block: int, to_block: int | str = "latest", **match: Any) -> list[Event]:
+        """Decoded `name` events of this contract in [from_block, to_block] whose args equal `match`
+        (e.g. `events("SlashDisputed", 0, host=addr)`; filtering on args happens here, not in the node)."""
+        abi = next((e for e in self.abi if e.get("type") == "event" and e["name"] == name), None)
+        if abi is None:
+            raise ConfigError(f"the OML ABI has no event {name}")
+        logs = self._rpc(lambda: self.w3.eth.get_logs({"address": self.address, "fromBlock": from_block,
+                                                         "toBlock": to_block,
+                                                         "topics": [event_abi_to_log_topic(abi)]}))
+        out = []
+        for log in logs:
+            args = dict(get_event_data(self.w3.codec, abi, log)["args"])
+            if all(_same(args.get(k), v) for k, v in match.items()):
+                out.append(Event(name, args))
+        return out
+
     # --- reads ------------------------------------------------------------------------------------
     def get_model(self, model_id: int) -> Model:
         return Model.from_abi(self.call("getModel", model_id), _outputs(self.abi, "getModel"))
@@ -211,23 +227,75 @@ class OMLContract:
     def settled_count(self, model_id: int, host: str) -> int:
         return self.call("settledCount", model_id, host)
 
+    def settled_amount(self, model_id: int, host: str) -> int:
+        """Wei settled so far from the host's vouchers (the cumulative amount of the newest settled voucher)."""
+        return self.call("settledAmount", model_id, host)
+
+    def price_at(self, model_id: int, timestamp: int) -> int:
+        """The price per query in force at `timestamp` (chain time)."""
+        return self.call("priceAt", model_id, timestamp)
+
+    def stake_terms_at(self, model_id: int, timestamp: int) -> StakeTerms:
+        return StakeTerms.from_abi(self.call("stakeTermsAt", model_id, timestamp), _outputs(self.abi, "stakeTermsAt"))
+
+    def pending_price(self, model_id: int) -> Scheduled | None:
+        """The announced price change not yet in force, or None."""
+        price, effective_at = self.call("pendingPrice", model_id)
+        return Scheduled(price, effective_at) if effective_at else None
+
+    def pending_stake_terms(self, model_id: int) -> Scheduled | None:
+        """The announced stake-terms change not yet in force (value: StakeTerms), or None."""
+        terms, effective_at = self.call("pendingStakeTerms", model_id)
+        comps = _outputs(self.abi, "pendingStakeTerms")[0]["components"]
+        return Scheduled(StakeTerms.from_abi(terms, comps), effective_at) if effective_at else None
+
+    def permission_signer_retired_at(self, model_id: int, signer: str) -> int:
+        """When `signer` stopped being the model's permission signer (0: never retired)."""
+        return self.call("permissionSignerRetiredAt", model_id, signer)
+
+    def attestation_signer_valid_until(self, model_id: int, host: str, signer: str) -> int:
+        return self.call("attestationSignerValidUntil", model_id, host, signer)
+
+    def receipt_recorded_at(self, model_id: int, host: str, root: bytes) -> int:
+        return self.call("receiptRecordedAt", model_id, host, root)
+
+    def open_disputes(self, model_id: int, host: str) -> int:
+        return self.call("openDisputes", model_id, host)
+
+    def get_dispute(self, model_id: int, host: str, index: int) -> Dispute:
+        return Dispute.from_abi(self.call("getDispute", model_id, host, index), _outputs(self.abi, "getDispute"))
+
+    def chain_time(self) -> int:
+        """Timestamp of the latest block (what a view call sees as `block.timestamp`)."""
+        return self._rpc(lambda: self.w3.eth.get_block("latest")["timestamp"])
+
     def revenue_of(self, model_id: int) -> int:
         return self.call("revenueOf", model_id)
 
     def reward_of(self, prover: str) -> int:
         return self.call("rewardOf", prover)
 
-    def is_burned(self, model_id: int, index: int) -> bool:
-        return self.call("isBurned", model_id, index)
+    def is_burned(self, model_id: int, host: str, index: int) -> bool:
+        """Whether fingerprint `index` of `model_id` was revealed against `host` (burns are per host)."""
+        return self.call("isBurned", model_id, host, index)
 
-    def get_commitment(self, commitment: bytes) -> Commitment:
-        return Commitment.from_abi(self.call("getCommitment", commitment), _outputs(self.abi, "getCommitment"))
+    def get_commitment(self, prover: str, commitment: bytes) -> Commitment:
+        return Commitment.from_abi(self.call("getCommitment", prover, commitment), _outputs(self.abi, "getCommitment"))
 
     def reveal_window(self) -> int:
         return self.call("REVEAL_WINDOW")
 
+    def dispute_window(self) -> int:
+        return self.call("DISPUTE_WINDOW")
+
     def balance(self, address: str | None = None) -> int:
         return self._rpc(lambda: self.w3.eth.get_balance(address or self.account))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.lower() == b.lower()
+    return a == b
 
 
 def _outputs(abi: Sequence[dict], fn_name: str):

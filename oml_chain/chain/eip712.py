@@ -1,6 +1,7 @@
 """EIP-712 structs of OML: the one place that defines Permission, Voucher and Attestation.
 
-Domain: name "OML", version "1", chainId, verifyingContract (the OML contract).
+Domain: name "OML", version "2" (protocol v2: the voucher carries the cumulative amount owed), chainId,
+verifyingContract (the OML contract).
 All fields of the three structs are static ABI types, so the struct hash is
 keccak256(typeHash ‖ 32-byte words): we encode the words directly (exactly what
 abi.encode does for static types), hash with keccak and sign with coincurve
@@ -19,7 +20,7 @@ from eth_utils import to_checksum_address
 from .errors import SignatureError
 
 DOMAIN_NAME = "OML"
-DOMAIN_VERSION = "1"
+DOMAIN_VERSION = "2"
 
 # secp256k1 group order; OpenZeppelin rejects s in the upper half.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -37,7 +38,7 @@ def text_hash(text: str | bytes) -> bytes:
 
 # Field lists exactly as contracts/README.md (name, solidity type).
 PERMISSION_FIELDS = (("modelId", "uint256"), ("host", "address"), ("queryHash", "bytes32"), ("seq", "uint256"))
-VOUCHER_FIELDS = (("modelId", "uint256"), ("host", "address"), ("count", "uint256"))
+VOUCHER_FIELDS = (("modelId", "uint256"), ("host", "address"), ("count", "uint256"), ("cumulativeAmount", "uint256"))
 ATTESTATION_FIELDS = (("modelId", "uint256"), ("host", "address"), ("queryHash", "bytes32"),
                       ("responseHash", "bytes32"), ("permissionHash", "bytes32"), ("seq", "uint256"))
 DOMAIN_FIELDS = (("name", "string"), ("version", "string"), ("chainId", "uint256"), ("verifyingContract", "address"))
@@ -113,8 +114,8 @@ def hash_permission(model_id: int, host: str, query_hash: bytes, seq: int) -> by
     return keccak(PERMISSION_TYPEHASH + _uint(model_id) + _address(host) + _bytes32(query_hash) + _uint(seq))
 
 
-def hash_voucher(model_id: int, host: str, count: int) -> bytes:
-    return keccak(VOUCHER_TYPEHASH + _uint(model_id) + _address(host) + _uint(count))
+def hash_voucher(model_id: int, host: str, count: int, cumulative_amount: int) -> bytes:
+    return keccak(VOUCHER_TYPEHASH + _uint(model_id) + _address(host) + _uint(count) + _uint(cumulative_amount))
 
 
 def hash_attestation(model_id: int, host: str, query_hash: bytes, response_hash: bytes,
@@ -127,8 +128,8 @@ def digest_permission(domain: Domain, model_id: int, host: str, query_hash: byte
     return _digest(domain, hash_permission(model_id, host, query_hash, seq))
 
 
-def digest_voucher(domain: Domain, model_id: int, host: str, count: int) -> bytes:
-    return _digest(domain, hash_voucher(model_id, host, count))
+def digest_voucher(domain: Domain, model_id: int, host: str, count: int, cumulative_amount: int) -> bytes:
+    return _digest(domain, hash_voucher(model_id, host, count, cumulative_amount))
 
 
 def digest_attestation(domain: Domain, model_id: int, host: str, query_hash: bytes, response_hash: bytes,
@@ -202,8 +203,8 @@ class Signer:
     def sign_permission(self, domain: Domain, model_id: int, host: str, query_hash: bytes, seq: int) -> bytes:
         return self.sign_digest(digest_permission(domain, model_id, host, query_hash, seq))
 
-    def sign_voucher(self, domain: Domain, model_id: int, host: str, count: int) -> bytes:
-        return self.sign_digest(digest_voucher(domain, model_id, host, count))
+    def sign_voucher(self, domain: Domain, model_id: int, host: str, count: int, cumulative_amount: int) -> bytes:
+        return self.sign_digest(digest_voucher(domain, model_id, host, count, cumulative_amount))
 
     def sign_attestation(self, domain: Domain, model_id: int, host: str, query_hash: bytes,
                          response_hash: bytes, permission_hash_: bytes, seq: int) -> bytes:
@@ -216,8 +217,9 @@ def verify_permission(domain: Domain, signer: str, model_id: int, host: str, que
     return verify(digest_permission(domain, model_id, host, query_hash, seq), signature, signer)
 
 
-def verify_voucher(domain: Domain, signer: str, model_id: int, host: str, count: int, signature: bytes) -> bool:
-    return verify(digest_voucher(domain, model_id, host, count), signature, signer)
+def verify_voucher(domain: Domain, signer: str, model_id: int, host: str, count: int, cumulative_amount: int,
+                   signature: bytes) -> bool:
+    return verify(digest_voucher(domain, model_id, host, count, cumulative_amount), signature, signer)
 
 
 def verify_attestation(domain: Domain, signer: str, model_id: int, host: str, query_hash: bytes,

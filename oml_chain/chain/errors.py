@@ -62,7 +62,7 @@ class ContractError(OMLError):
         shown = ", ".join(f"{k}={_show(v)}" for k, v in self.values.items())
         msg = f"{error}({shown})"
         if hint:
-            msg += f": {hint.format(**{k: _show(v) for k, v in self.values.items()})}"
+            msg += f": {hint.format_map(_Shown(self.values))}"
         super().__init__(msg)
 
 
@@ -92,6 +92,16 @@ class ContractTransferError(ContractError, ConnectionError):
 
 class UnknownContractError(ContractError, RuntimeError):
     """Revert data that does not match any error of the OML ABI."""
+
+
+class _Shown(dict):
+    """Values for a hint template; a field the error does not carry stays as `{name}` instead of failing."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        super().__init__({k: _show(v) for k, v in values.items()})
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 def _show(v: Any) -> str:
@@ -172,6 +182,17 @@ ERROR_TABLE: dict[str, tuple[type[ContractError], str]] = {
     "ModelZeroFingerprintCount": (V, "set the number of fingerprints (at least 1)"),
     "ModelZeroMinHostStake": (V, "set a non-zero minimum host stake, or hosts have nothing to lose"),
     "ModelZeroOwner": (V, "the new owner must be a non-zero address"),
+    "ModelSignerNotEOA": (V, "the permission signer {signer} has contract code; use a plain key (EOA): permissions "
+                             "are checked with ECDSA only"),
+    "ModelNoticePeriodOutOfRange": (V, "the notice period must be between {min} and {max} seconds; got {period}"),
+    "ModelProverShareTooHigh": (V, "prover_share_bps is at most {max} (so self-reporting never pays); got {bps}"),
+    "ModelUnbondingDelayOutOfRange": (V, "the unbonding delay must be between {min} and {max} seconds "
+                                         "(at least the 1-day reveal window); got {delay}"),
+    "ModelMinStakeTooSmall": (V, "a slash of {slashBps} bps of the minimum stake {minHostStake} wei rounds to zero; "
+                                 "raise the minimum stake"),
+    "ModelPermissionSignerReused": (V, "{signer} was already a permission signer of this model (or is the current "
+                                       "one); rotate to a fresh key"),
+    "CheckpointUnorderedInsertion": (S, "a scheduled change would take effect before an earlier one; retry later"),
     # staking
     "StakeBelowMinimum": (V, "the stake would be {amount} wei but the model needs at least {minimum} wei; send more"),
     "StakeUnbonding": (S, "the stake of {host} on model {modelId} is unbonding until {unbondingEnd}; "
@@ -181,7 +202,9 @@ ERROR_TABLE: dict[str, tuple[type[ContractError], str]] = {
     "StakeStillLocked": (S, "the stake unlocks at {unlockTime} (unbonding end + reveal window); it is {now}; "
                             "wait until then"),
     "StakeZeroAttestationSigner": (V, "pass a non-zero attestation signer address"),
-    "StakeSignerRotationTooSoon": (S, "the attestation signer may change again at {allowedAt} (now {now}); wait"),
+    "StakeSignerNotEOA": (V, "the attestation signer {signer} has contract code; use a plain key (EOA)"),
+    "StakeDisputePending": (S, "{openDisputes} slash dispute(s) against {host} on model {modelId} are open; the "
+                               "stake unlocks when they are defended or finalized"),
     # escrow
     "EscrowZeroDeposit": (V, "deposit a positive amount of wei"),
     "EscrowInsufficient": (V, "needs {needed} wei of escrow but {available} wei is there; deposit more escrow"),
@@ -190,14 +213,17 @@ ERROR_TABLE: dict[str, tuple[type[ContractError], str]] = {
     "VoucherCountNotIncreasing": (V, "voucher count {count} is not above the settled count {settled}; "
                                      "settle a newer voucher"),
     "VoucherCountTooLarge": (V, "voucher count {count} exceeds the maximum {max}"),
+    "VoucherAmountTooLarge": (V, "voucher amount {amount} exceeds the maximum {max}"),
+    "VoucherAmountDecreasing": (V, "voucher amount {amount} is below the settled amount {settledAmount}; "
+                                   "settle the host's newest voucher"),
     "VoucherInvalidSignature": (G, "the voucher for model {modelId} is not signed by host {host} under this "
                                    "contract's domain; re-sign it with the host's staking key"),
     "RevenueNotRecipient": (P, "only the revenue recipient {recipient} of model {modelId} may withdraw; "
                                "send from that account"),
     # slashing
-    "SlashCommitmentExists": (S, "commitment {commitment} is already recorded; reveal it or wait until it expires"),
-    "SlashCommitmentNotFound": (L, "no commitment {commitment}; commit first (or it was already revealed)"),
-    "SlashNotCommitter": (P, "only the prover {prover} who committed may reveal; send from that account"),
+    "SlashCommitmentExists": (S, "{prover} already committed {commitment}; reveal it or wait until it expires"),
+    "SlashCommitmentNotFound": (L, "{prover} has no commitment {commitment}; commit first from this account "
+                                   "(or it was already revealed)"),
     "SlashCommitmentMismatch": (V, "the evidence or the sender differs from what was committed; reveal exactly "
                                    "the committed evidence from the committing account"),
     "SlashRevealTooEarly": (S, "reveal in a block after the commit block {commitBlock} (this is block {block}); "
@@ -207,13 +233,22 @@ ERROR_TABLE: dict[str, tuple[type[ContractError], str]] = {
                                   "{unbondingEnd}, before the commit at {commitTime}"),
     "SlashNothingToSlash": (S, "{host} has no stake left on model {modelId}"),
     "SlashFingerprintIndexOutOfRange": (V, "fingerprint index {index} is not below the model's count {count}"),
-    "SlashFingerprintBurned": (S, "fingerprint {index} of model {modelId} was already revealed; use another"),
+    "SlashFingerprintBurned": (S, "fingerprint {index} of model {modelId} was already revealed against {host}; "
+                                  "use another"),
     "SlashInvalidMerkleProof": (G, "the fingerprint leaf or proof does not match the model's fingerprint root; "
                                    "build the proof from the committed fingerprint file"),
     "SlashInvalidAttestation": (G, "the attestation is not signed by the host's attestation signer over this "
                                    "evidence (query, response, permission, seq)"),
     "SlashResponseMismatch": (V, "the attested response does not start with the fingerprint response"),
     "SlashPermissionValid": (S, "the host held a valid permission for this query: no misuse to prove"),
+    "SlashZeroReceiptRoot": (V, "record a non-zero receipt root"),
+    "SlashDisputeNotFound": (L, "no open dispute for fingerprint {index} of model {modelId} against {host}"),
+    "SlashDisputeExpired": (S, "the dispute's defence window closed at {deadline} (now {now})"),
+    "SlashDisputeActive": (S, "the host may still defend until {deadline} (now {now}); finalize after that"),
+    "SlashReceiptNotRecorded": (L, "receipt root {root} was never recorded by this host on this model"),
+    "SlashReceiptTooLate": (S, "the receipt root was recorded at {recordedAt}, after the retired signer's grace "
+                               "ended at {shieldDeadline}; it cannot shield this permission"),
+    "SlashInvalidReceiptProof": (G, "the proof does not place (queryHash, seq) under the recorded root"),
     # OpenZeppelin errors the contract can surface
     "ReentrancyGuardReentrantCall": (S, "reentrant call rejected"),
     "FailedCall": (ContractTransferError, "an ETH transfer failed; the receiving account rejected it"),

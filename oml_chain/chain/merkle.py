@@ -1,4 +1,5 @@
-"""Fingerprint commitment: OpenZeppelin StandardMerkleTree over (index, salt, keyHash, responseHash).
+"""OpenZeppelin StandardMerkleTrees: the fingerprint commitment over (index, salt, keyHash, responseHash),
+and a host's permission receipts over (queryHash, seq).
 
 Leaf = keccak256(bytes.concat(keccak256(abi.encode(uint256 index, bytes32 salt, bytes32 keyHash,
 bytes32 responseHash)))); leaves sorted by hash; the tree is the flat array of
@@ -59,6 +60,31 @@ def hash_pair(a: bytes, b: bytes) -> bytes:
     return keccak(a + b) if a < b else keccak(b + a)
 
 
+def build_standard_tree(hashes: Sequence[bytes]) -> tuple[list[bytes], list[int]]:
+    """The flat StandardMerkleTree array over leaf hashes, and the tree index of each input leaf."""
+    order = sorted(range(len(hashes)), key=lambda i: hashes[i])
+    n = len(hashes)
+    size = 2 * n - 1
+    tree: list[bytes] = [b""] * size
+    tree_index = [0] * n
+    for pos, value_i in enumerate(order):
+        ti = size - 1 - pos
+        tree[ti] = hashes[value_i]
+        tree_index[value_i] = ti
+    for i in range(size - 1 - n, -1, -1):
+        tree[i] = hash_pair(tree[2 * i + 1], tree[2 * i + 2])
+    return tree, tree_index
+
+
+def standard_proof(tree: Sequence[bytes], tree_index: int) -> list[bytes]:
+    """Sibling hashes from the leaf at `tree_index` up to the root."""
+    i, proof = tree_index, []
+    while i > 0:
+        proof.append(tree[i + 1 if i % 2 == 1 else i - 1])
+        i = (i - 1) // 2
+    return proof
+
+
 class FingerprintTree:
     """A built tree: root, proofs, verification, dump/load."""
 
@@ -66,19 +92,7 @@ class FingerprintTree:
         self.values = list(leaves)
         if not self.values:
             raise ConfigError("a fingerprint tree needs at least one leaf")
-        hashes = [leaf_hash(v) for v in self.values]
-        order = sorted(range(len(hashes)), key=lambda i: hashes[i])
-        n = len(hashes)
-        size = 2 * n - 1
-        tree: list[bytes] = [b""] * size
-        self._tree_index = [0] * n
-        for pos, value_i in enumerate(order):
-            ti = size - 1 - pos
-            tree[ti] = hashes[value_i]
-            self._tree_index[value_i] = ti
-        for i in range(size - 1 - n, -1, -1):
-            tree[i] = hash_pair(tree[2 * i + 1], tree[2 * i + 2])
-        self.tree = tree
+        self.tree, self._tree_index = build_standard_tree([leaf_hash(v) for v in self.values])
         self._by_index = {v.index: i for i, v in enumerate(self.values)}
 
     @property
@@ -98,13 +112,7 @@ class FingerprintTree:
 
     def proof(self, fingerprint_index: int) -> list[bytes]:
         """Merkle proof (sibling hashes, leaf to root) of the leaf with this fingerprint index."""
-        i = self._tree_index[self.position_of(fingerprint_index)]
-        proof = []
-        while i > 0:
-            sibling = i + 1 if i % 2 == 1 else i - 1
-            proof.append(self.tree[sibling])
-            i = (i - 1) // 2
-        return proof
+        return standard_proof(self.tree, self._tree_index[self.position_of(fingerprint_index)])
 
     def dump(self) -> dict:
         """OpenZeppelin StandardMerkleTree "standard-v1" JSON."""
@@ -142,3 +150,38 @@ def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
 def verify_proof(root: bytes, leaf: FingerprintLeaf, proof: Sequence[bytes]) -> bool:
     """What MerkleProof.verify does on chain."""
     return process_proof(leaf_hash(leaf), proof) == root
+
+
+# --- permission receipts ---------------------------------------------------------------------------
+
+
+def receipt_leaf(query_hash: bytes, seq: int) -> bytes:
+    """keccak256(bytes.concat(keccak256(abi.encode(bytes32 queryHash, uint256 seq)))), as OML.receiptLeaf."""
+    if len(query_hash) != 32 or not 0 <= seq < 1 << 256:
+        raise ConfigError(f"a receipt is (32-byte query hash, uint256 seq), got ({query_hash!r}, {seq!r})")
+    return keccak(keccak(bytes(query_hash) + seq.to_bytes(32, "big")))
+
+
+class ReceiptTree:
+    """A host's permission receipts (queryHash, seq) as a StandardMerkleTree; its root goes on chain with
+    `recordPermissionReceipts`, and a proof of one receipt defends a disputed slash."""
+
+    def __init__(self, receipts: Iterable[tuple[bytes, int]]):
+        self.values = [(bytes(q), int(s)) for q, s in receipts]
+        if not self.values:
+            raise ConfigError("a receipt tree needs at least one receipt")
+        self.tree, self._tree_index = build_standard_tree([receipt_leaf(q, s) for q, s in self.values])
+        self._pos = {v: i for i, v in enumerate(self.values)}
+
+    @property
+    def root(self) -> bytes:
+        return self.tree[0]
+
+    def __contains__(self, receipt: tuple[bytes, int]) -> bool:
+        return (bytes(receipt[0]), int(receipt[1])) in self._pos
+
+    def proof(self, query_hash: bytes, seq: int) -> list[bytes]:
+        pos = self._pos.get((bytes(query_hash), int(seq)))
+        if pos is None:
+            raise ConfigError(f"receipt (0x{bytes(query_hash).hex()}, {seq}) is not in this tree")
+        return standard_proof(self.tree, self._tree_index[pos])

@@ -13,7 +13,7 @@ from .client import OMLContract, TxResult
 from .eip712 import Signer, keccak, permission_hash, text_hash
 from .errors import ConfigError, ContractStateError
 from .merkle import FingerprintLeaf, FingerprintTree
-from .types import SLASH_EVIDENCE_ABI_TYPE, ModelId, ModelParams, SlashEvidence, Voucher
+from .types import SLASH_EVIDENCE_ABI_TYPE, ModelId, ModelParams, SlashEvidence, StakeTerms, Voucher
 
 
 class OwnerClient(OMLContract):
@@ -24,10 +24,19 @@ class OwnerClient(OMLContract):
         return ModelId(self.transact("registerModel", params.to_abi()).event("ModelRegistered").args["modelId"])
 
     def set_price(self, model_id: int, price_per_query: int) -> TxResult:
+        """Announce a new price; it takes effect after the model's notice period (PriceChangeScheduled)."""
         return self.transact("setPrice", model_id, price_per_query)
 
+    def set_stake_terms(self, model_id: int, terms: StakeTerms) -> TxResult:
+        """Announce new stake terms (min stake, slash and prover bps, unbonding delay) after the notice period."""
+        return self.transact("setStakeTerms", model_id, terms.to_abi())
+
     def set_permission_signer(self, model_id: int, signer: str) -> TxResult:
+        """Rotate the permission signer now; the old one is retired (it can never be used again by this model)."""
         return self.transact("setPermissionSigner", model_id, signer)
+
+    def set_revenue_recipient(self, model_id: int, recipient: str) -> TxResult:
+        return self.transact("setRevenueRecipient", model_id, recipient)
 
     def set_metadata_uri(self, model_id: int, uri: str) -> TxResult:
         return self.transact("setMetadataURI", model_id, uri)
@@ -78,9 +87,17 @@ class HostClient(OMLContract):
     def withdraw_escrow(self, model_id: int) -> TxResult:
         return self.transact("withdrawEscrow", model_id)
 
-    def sign_voucher(self, model_id: int, count: int) -> bytes:
-        """EIP-712 Voucher(modelId, host=this account, count) signed with the staking key."""
-        return self.signer.sign_voucher(self.domain, model_id, self.account, count)
+    def sign_voucher(self, model_id: int, count: int, cumulative_amount: int) -> bytes:
+        """EIP-712 Voucher(modelId, host=this account, count, cumulativeAmount) signed with the staking key."""
+        return self.signer.sign_voucher(self.domain, model_id, self.account, count, cumulative_amount)
+
+    def record_permission_receipts(self, model_id: int, root: bytes) -> TxResult:
+        """Record on chain that this host held the permission receipts under `root` (a ReceiptTree root) now."""
+        return self.transact("recordPermissionReceipts", model_id, root)
+
+    def defend_slash(self, model_id: int, host: str, index: int, root: bytes, proof: list[bytes]) -> TxResult:
+        """Close a dispute by proving the disputed (queryHash, seq) under a receipt root recorded in time."""
+        return self.transact("defendSlash", model_id, host, index, root, proof)
 
     def attest(self, model_id: int, query: str | bytes, response: str | bytes, permission: bytes | None,
                seq: int) -> bytes:
@@ -95,9 +112,9 @@ class PermissionSignerClient(OMLContract):
     def sign_permission(self, model_id: int, host: str, query_hash: bytes, seq: int) -> bytes:
         return self.signer.sign_permission(self.domain, model_id, host, query_hash, seq)
 
-    def settle(self, model_id: int, host: str, count: int, host_signature: bytes) -> TxResult:
-        """Present the newest voucher: moves (count − settled) × price from the host's escrow to revenue."""
-        return self.transact("settle", Voucher(model_id, host, count).to_abi(), host_signature)
+    def settle(self, model_id: int, host: str, count: int, cumulative_amount: int, host_signature: bytes) -> TxResult:
+        """Present the newest voucher: moves cumulativeAmount − settledAmount from the host's escrow to revenue."""
+        return self.transact("settle", Voucher(model_id, host, count, cumulative_amount).to_abi(), host_signature)
 
 
 def evidence_hash(evidence: SlashEvidence) -> bytes:
@@ -140,8 +157,10 @@ class ProverClient(OMLContract):
     def prove(self, evidence: SlashEvidence, poll: float = 0.2, timeout: float = 120.0) -> TxResult:
         """Commit, then reveal in a later block (retrying while the chain has not moved on).
 
-        Returns the reveal's result (HostSlashed event). On an automining chain the reveal is simply
-        the next transaction; on a chain with a block time it waits for the next block.
+        Returns the reveal's result: a HostSlashed event, or SlashDisputed when the permission was signed by a
+        retired signer (then `finalize_slash` after the dispute window, unless the host defends). On an
+        automining chain the reveal is simply the next transaction; on a chain with a block time it waits
+        for the next block.
         """
         c = self.commitment(evidence)
         self.commit(c)
@@ -153,6 +172,10 @@ class ProverClient(OMLContract):
                 if exc.error != "SlashRevealTooEarly" or time.monotonic() > deadline:
                     raise
             time.sleep(poll)
+
+    def finalize_slash(self, model_id: int, host: str, index: int) -> TxResult:
+        """Slash after an undefended dispute's window (anyone may call; the dispute's prover is paid)."""
+        return self.transact("finalizeSlash", model_id, host, index)
 
     def withdraw_reward(self) -> TxResult:
         return self.transact("withdrawReward")

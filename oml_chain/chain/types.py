@@ -78,6 +78,7 @@ class ModelParams(AbiStruct):
     prover_share_bps: int
     unbonding_delay: int
     revenue_recipient: str
+    notice_period: int = 3600
 
     def to_abi(self) -> dict[str, Any]:
         d = super().to_abi()
@@ -90,7 +91,8 @@ class ModelParams(AbiStruct):
             if not isinstance(v, (bytes, bytearray)) or len(v) != 32:
                 raise ValueError(f"ModelParams.{name} must be 32 bytes, got {v!r}")
         for name, bits in (("fingerprint_count", 32), ("price_per_query", 128), ("min_host_stake", 128),
-                           ("slash_bps", 16), ("prover_share_bps", 16), ("unbonding_delay", 64)):
+                           ("slash_bps", 16), ("prover_share_bps", 16), ("unbonding_delay", 64),
+                           ("notice_period", 64)):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0 or v >= 1 << bits:
                 raise ValueError(f"ModelParams.{name} must be an integer in [0, 2**{bits}), got {v!r}")
@@ -101,7 +103,7 @@ class ModelParams(AbiStruct):
 
 @dataclass(frozen=True)
 class Model(AbiStruct):
-    """A registered model (`getModel`): the params plus owner and active flag."""
+    """A registered model (`getModel`): the params (price and stake terms in force now) plus owner and active."""
 
     weights_hash: bytes
     metadata_uri: str
@@ -114,8 +116,31 @@ class Model(AbiStruct):
     prover_share_bps: int
     unbonding_delay: int
     revenue_recipient: str
+    notice_period: int
     owner: str
     active: bool
+
+    @property
+    def stake_terms(self) -> StakeTerms:
+        return StakeTerms(self.min_host_stake, self.slash_bps, self.prover_share_bps, self.unbonding_delay)
+
+
+@dataclass(frozen=True)
+class StakeTerms(AbiStruct):
+    """The stake terms an owner changes with notice (`setStakeTerms`); field order is the ABI's."""
+
+    min_host_stake: int
+    slash_bps: int
+    prover_share_bps: int
+    unbonding_delay: int
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A change announced on chain: `value` takes effect at `effective_at` (unix seconds, chain time)."""
+
+    value: Any
+    effective_at: int
 
 
 @dataclass(frozen=True)
@@ -143,20 +168,36 @@ class Escrow:
 
 @dataclass(frozen=True)
 class Voucher(AbiStruct):
-    """Cumulative count of queries a host owes for (signed by the host)."""
+    """What a host owes in total on one model: `count` queries costing `cumulative_amount` wei (host-signed)."""
 
     model_id: int
     host: str
     count: int
+    cumulative_amount: int
 
 
 @dataclass(frozen=True)
 class Commitment(AbiStruct):
-    """A recorded slash commitment (`getCommitment`)."""
+    """A recorded slash commitment (`getCommitment(prover, commitment)`); all zero when there is none."""
 
-    prover: str
     block_number: int
     timestamp: int
+
+
+@dataclass(frozen=True)
+class Dispute(AbiStruct):
+    """A slash disputed because the permission was signed by a retired signer (`getDispute`)."""
+
+    prover: str
+    deadline: int
+    slash_bps: int
+    prover_share_bps: int
+    receipt_leaf: bytes
+    shield_deadline: int
+
+    @property
+    def open(self) -> bool:
+        return self.deadline != 0
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`oml chain up|down`, `oml deploy`, `oml model register|show`, `oml status` (thin layer over the library)."""
+"""`oml chain up|down`, `oml deploy`, `oml model register|show|set-price|set-terms|set-signer|set-recipient`,
+`oml status` (thin layer over the library)."""
 
 from __future__ import annotations
 
@@ -110,19 +111,23 @@ def model():
 @click.option("--min-stake", default="1eth", show_default=True, help="Minimum host stake.")
 @click.option("--slash-bps", type=click.IntRange(1, 10_000), default=5_000, show_default=True,
               help="Share of the stake a proven misuse costs, in basis points.")
-@click.option("--prover-share-bps", type=click.IntRange(0, 10_000), default=2_000, show_default=True,
-              help="Share of the slashed amount paid to the prover, in basis points.")
-@click.option("--unbonding-delay", type=click.IntRange(min=0), default=3_600, show_default=True,
-              help="Seconds a stake (and escrow) stays locked after unstaking.")
+@click.option("--prover-share-bps", type=int, default=2_000, show_default=True,
+              help="Share of the slashed amount paid to the prover, in basis points (at most 5000).")
+@click.option("--unbonding-delay", default="1d", show_default=True,
+              help="How long a stake (and escrow) stays locked after unstaking: seconds or e.g. 36h, 7d "
+                   "(1d..365d).")
+@click.option("--notice-period", default="1h", show_default=True,
+              help="How far ahead price and stake-term changes are announced: seconds or e.g. 1h, 2d (1h..30d; "
+                   "fixed for the model's lifetime).")
 @click.option("--recipient", default=None, help="Revenue recipient address (default: the owner).")
 @click.option("--metadata-uri", default="", help="Model card URI (default: oml://<model dir name>).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Registration JSON (default: registration-<chain>-<id>.json beside the model directory).")
 @oml_command
 def model_register(rpc_url, deployments, key, model_dir, fp_file, price, signer, min_stake, slash_bps,
-                   prover_share_bps, unbonding_delay, recipient, metadata_uri, out):
+                   prover_share_bps, unbonding_delay, notice_period, recipient, metadata_uri, out):
     """Register a fingerprinted model: weights hash, fingerprint Merkle root, price and rules."""
-    from ..chain.registration import RegistrationOptions, register_model
+    from ..chain.registration import RegistrationOptions, parse_duration, register_model
     from ..chain.roles import OwnerClient
 
     say = Phase()
@@ -130,8 +135,10 @@ def model_register(rpc_url, deployments, key, model_dir, fp_file, price, signer,
     owner = client(OwnerClient, c, key)
     opts = RegistrationOptions(price_per_query=parse_eth(price, "--price"), permission_signer=signer,
                                min_host_stake=parse_eth(min_stake, "--min-stake"), slash_bps=slash_bps,
-                               prover_share_bps=prover_share_bps, unbonding_delay=unbonding_delay,
-                               revenue_recipient=recipient, metadata_uri=metadata_uri)
+                               prover_share_bps=prover_share_bps,
+                               unbonding_delay=parse_duration(unbonding_delay, "--unbonding-delay"),
+                               revenue_recipient=recipient, metadata_uri=metadata_uri,
+                               notice_period=parse_duration(notice_period, "--notice-period"))
     say(f"hashing {model_dir} and committing to {fp_file}")
     reg = register_model(owner, model_dir, fp_file, opts, out)
     say("registered")
@@ -152,6 +159,87 @@ def model_show(rpc_url, deployments, model_id):
     c = open_chain(rpc_url, deployments)
     m = OMLContract(c.w3, c.address).get_model(model_id)
     echo_json({k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in asdict(m).items()})
+
+
+# --- oml model set-price|set-terms|set-signer|set-recipient (owner changes) ------------------------------
+
+
+def _owner(rpc_url, deployments, key):
+    from ..chain.roles import OwnerClient
+
+    return client(OwnerClient, open_chain(rpc_url, deployments), key)
+
+
+def _effective(change) -> str:
+    from ..chain.registration import format_duration, format_time
+
+    return (f"takes effect at {format_time(change.effective_at)} (after the {format_duration(change.notice_period)} "
+            f"notice period; block {change.block})")
+
+
+@model.command("set-price")
+@chain_options(key=True, model=True)
+@click.option("--price", required=True, help="New price per query (wei, or e.g. 2000gwei).")
+@oml_command
+def model_set_price(rpc_url, deployments, key, model_id, price):
+    """Announce a new price per query; it takes effect after the model's notice period."""
+    from ..chain.registration import schedule_price
+
+    ch = schedule_price(_owner(rpc_url, deployments, key), model_id, parse_eth(price, "--price"))
+    click.echo(f"model {model_id}: price {_gwei(ch.old)} -> {_gwei(ch.new)} per query {_effective(ch)}")
+
+
+def _gwei(wei: int) -> str:
+    return f"{wei / 10**9:g} gwei" if wei < 10**15 else fmt_eth(wei)
+
+
+@model.command("set-terms")
+@chain_options(key=True, model=True)
+@click.option("--min-stake", default=None, help="New minimum host stake (e.g. 2eth).")
+@click.option("--slash-bps", type=int, default=None, help="New share of the stake a proven misuse costs (1..10000).")
+@click.option("--prover-share-bps", type=int, default=None, help="New share of a slash paid to the prover (0..5000).")
+@click.option("--unbonding-delay", default=None, help="New unbonding delay: seconds or e.g. 36h, 7d (1d..365d).")
+@oml_command
+def model_set_terms(rpc_url, deployments, key, model_id, min_stake, slash_bps, prover_share_bps, unbonding_delay):
+    """Announce new stake terms after the notice period; values not given keep the latest announced ones."""
+    from ..chain.registration import format_duration, parse_duration, schedule_stake_terms
+
+    ch = schedule_stake_terms(
+        _owner(rpc_url, deployments, key), model_id,
+        min_host_stake=parse_eth(min_stake, "--min-stake") if min_stake is not None else None, slash_bps=slash_bps,
+        prover_share_bps=prover_share_bps,
+        unbonding_delay=parse_duration(unbonding_delay, "--unbonding-delay") if unbonding_delay is not None else None)
+    t = ch.new
+    click.echo(f"model {model_id}: stake terms -> min stake {fmt_eth(t.min_host_stake)}, slash {t.slash_bps} bps, "
+               f"prover share {t.prover_share_bps} bps, unbonding delay {format_duration(t.unbonding_delay)} "
+               f"{_effective(ch)}")
+
+
+@model.command("set-signer")
+@chain_options(key=True, model=True)
+@click.option("--signer", required=True, help="Address of the new permission signer (a fresh key, an EOA).")
+@oml_command
+def model_set_signer(rpc_url, deployments, key, model_id, signer):
+    """Rotate the permission signer now; the old one is retired for good."""
+    from ..chain.registration import format_duration, format_time, rotate_permission_signer
+
+    r = rotate_permission_signer(_owner(rpc_url, deployments, key), model_id, signer)
+    click.echo(f"model {model_id}: permission signer {r.old} -> {r.new} (now)")
+    click.echo(f"warning: {r.old} is retired; hosts have the {format_duration(r.notice_period)} notice period, until "
+               f"{format_time(r.grace_ends)}, to record receipts of the permissions it issued — after that its "
+               "permissions no longer shield them from slashing", err=True)
+
+
+@model.command("set-recipient")
+@chain_options(key=True, model=True)
+@click.option("--recipient", required=True, help="Address that may withdraw the model's revenue from now on.")
+@oml_command
+def model_set_recipient(rpc_url, deployments, key, model_id, recipient):
+    """Change the revenue recipient now (only the recipient can withdraw revenue)."""
+    from ..chain.registration import set_revenue_recipient
+
+    old, new = set_revenue_recipient(_owner(rpc_url, deployments, key), model_id, recipient)
+    click.echo(f"model {model_id}: revenue recipient {old} -> {new}")
 
 
 # --- oml status ----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`oml prove once|daemon`: probe hosts with fingerprint keys and slash those serving without permission."""
+"""`oml prove once|daemon`: probe hosts with fingerprint keys and slash those serving without permission
+(a permission of a retired signer opens a dispute, finalized by a later round unless the host defends)."""
 
 from __future__ import annotations
 
@@ -44,36 +45,63 @@ def _config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id=No
 @oml_command
 def prove_once(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round, log_level, host_addr, endpoint,
                json_out):
-    """One round: finish pending reveals, probe each staked host with fresh keys, slash on misuse."""
-    from dataclasses import asdict
-
+    """One round: finish pending reveals, finalize due disputes, probe each staked host with fresh keys, slash
+    on misuse (a permission of a retired signer opens a dispute instead)."""
     from ..chain.errors import ConfigError
-    from ..services.prover import Prover, Target
+    from ..services.prover import Prover, RoundReport, Target
 
     setup_logging(log_level)
     prover = Prover(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id))
     try:
-        resumed = prover.resume_pending()
+        report = RoundReport(resumed=prover.resume_pending())
+        report.closed = prover.finalize_due_disputes()
         targets = prover.targets()
         if host_addr:
             targets = [t for t in targets if t.host.lower() == host_addr.lower()]
             if not targets and model_id:
                 stake = prover.client.get_stake(model_id, host_addr)
                 targets = [Target(model_id, host_addr, stake.endpoint, stake.amount)]
-        if not targets:
+        if not targets and not (report.resumed or report.closed):
             raise ConfigError("no staked host on a model these fingerprint files match; check --fingerprints, "
                               "--model-id and --host")
-        results = []
         for t in targets:
-            results += prover.probe(t, endpoint=endpoint)
-        for r in results:
-            click.echo(f"model {r.model_id} host {r.host} key #{r.fp_index}: {r.outcome}  {r.detail}")
-        for s in resumed:
-            click.echo(f"resumed reveal: slashed {s.host} by {fmt_eth(s.slashed)}")
+            report.results += prover.probe(t, endpoint=endpoint)
+        _echo_round(report)
         if json_out:
-            echo_json({"results": [asdict(r) for r in results], "resumed": [asdict(s) for s in resumed]}, json_out)
+            echo_json(round_json(report), json_out)
     finally:
         prover.close()
+
+
+def round_json(report) -> dict:
+    """`oml prove once --json`: probe results, resumed reveals, slashes and disputes opened/finalized/closed."""
+    from dataclasses import asdict
+
+    return {"results": [asdict(r) for r in report.results], "resumed": [asdict(r) for r in report.resumed],
+            "slashes": [asdict(s) for s in report.slashes],
+            "disputes_opened": [asdict(d) for d in report.disputes_opened],
+            "disputes_finalized": [asdict(c) for c in report.disputes_finalized],
+            "disputes_closed": [asdict(c) for c in report.closed if c.dispute.state != "finalized"]}
+
+
+def _echo_round(report) -> None:
+    from ..services.prover import SlashRecord
+
+    for r in report.results:
+        click.echo(f"model {r.model_id} host {r.host} key #{r.fp_index}: {r.outcome}  {r.detail}")
+    for s in report.resumed:
+        if isinstance(s, SlashRecord):
+            click.echo(f"resumed reveal: slashed {s.host} by {fmt_eth(s.slashed)}")
+        else:
+            click.echo(f"resumed reveal: dispute opened against {s.host} (model {s.model_id}, key #{s.fp_index}), "
+                       f"finalizable after {s.deadline}")
+    for c in report.closed:
+        d = c.dispute
+        if c.slash is not None:
+            click.echo(f"dispute finalized: model {d.model_id} host {d.host} key #{d.fp_index}: slashed "
+                       f"{fmt_eth(c.slash.slashed)}, reward {fmt_eth(c.slash.reward)}")
+        else:
+            click.echo(f"dispute {d.state}: model {d.model_id} host {d.host} key #{d.fp_index}: {d.detail}")
 
 
 @prove.command("daemon")
@@ -90,5 +118,6 @@ def prove_daemon(rpc_url, deployments, key, model_id, fp_files, db, keys_per_rou
     setup_logging(log_level)
     stats = run(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id, interval=interval),
                 max_rounds=max_rounds)
-    click.echo(f"{stats.rounds} round(s), {stats.slashes} slash(es), {stats.rpc_failures} chain failure(s), "
+    click.echo(f"{stats.rounds} round(s), {stats.slashes} slash(es), {stats.disputes_opened} dispute(s) opened, "
+               f"{stats.disputes_finalized} finalized, {stats.rpc_failures} chain failure(s), "
                f"{stats.host_failures} unreachable host(s)")

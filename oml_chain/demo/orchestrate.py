@@ -257,7 +257,8 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
         summary.hosts[label] = {"address": actor.address, "stake_before": before[label], "stake_after": s.amount,
                                 "escrow": e.balance, "settled_queries": hc.settled_count(mid, actor.address)}
     summary.prover_reward = own.reward_of(prover_actor.address)
-    summary.fingerprints_burned = sum(own.is_burned(mid, i) for i in range(m.fingerprint_count))
+    summary.fingerprints_burned = sum(own.is_burned(mid, actor.address, i)  # burns are per (host, index)
+                                      for actor, *_ in hosts.values() for i in range(m.fingerprint_count))
     summary.revenue_final = own.revenue_of(mid)
     h, r = summary.hosts["honest host"], summary.hosts["rogue host"]
     slashed = r["stake_before"] * cfg.slash_bps // 10_000

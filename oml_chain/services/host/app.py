@@ -27,9 +27,11 @@ from web3 import Web3
 from ...chain.client import OMLContract
 from ...chain.eip712 import Signer, text_hash
 from ...chain.errors import OMLError
-from ..permission import PermissionClient, PermissionServiceError
+from ...chain.roles import HostClient
+from ..permission import PermissionClient, PermissionServiceError, chain_price
 from .attest import OMLGate
 from .config import HostConfig
+from .guard import ReceiptGuard
 from .engine import GenerationEngine, PromptTooLong
 from .openai_api import BadRequest, chat_body, completion_body, parse_chat, parse_completion
 
@@ -49,9 +51,13 @@ def create_app(config: HostConfig) -> FastAPI:
         st = app.state
         st.config = config
         await asyncio.to_thread(_start, st, config)
+        guard_task = asyncio.create_task(st.guard.run()) if st.guard is not None else None
         try:
             yield
         finally:
+            if guard_task is not None:
+                guard_task.cancel()
+                await asyncio.gather(guard_task, return_exceptions=True)
             st.engine.close()
             if st.permissions is not None:
                 await st.permissions.aclose()
@@ -134,15 +140,16 @@ def _start(st: Any, config: HostConfig) -> None:
                     st.host_address, config.model_id, stake.attestation_signer, att_signer.address)
     model, tokenizer = load_model(config.model_dir, device=config.device)
     st.engine = GenerationEngine(model, tokenizer, config.max_batch, config.batch_wait_ms)
-    st.permissions = None
+    st.permissions = st.guard = None
     deposit = None
     if not config.no_permission:
         st.permissions = PermissionClient(config.permission_url, host_signer, config.model_id, st.domain,
-                                          model_info.permission_signer, config.state_path)
+                                          model_info.permission_signer, config.state_path,
+                                          price=chain_price(st.chain, config.model_id))
+        host_client = HostClient(w3, config.oml_address, config.host_key)
+        st.guard = ReceiptGuard(host_client, config.model_id, st.permissions, config.receipt_interval)
         if config.auto_deposit_wei:
-            from ...chain.roles import HostClient
-
-            deposit = HostClient(w3, config.oml_address, config.host_key).deposit_escrow
+            deposit = host_client.deposit_escrow
     st.gate = OMLGate(st.domain, config.model_id, st.host_address, att_signer, st.permissions,
                       config.auto_deposit_wei, deposit)
     log.info("serving model %d (%s) from %s as host %s, %s", config.model_id, config.model_name, config.model_dir,

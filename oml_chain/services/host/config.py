@@ -33,6 +33,9 @@ class HostConfig:
                                                                   "no_permission)"})
     auto_deposit_wei: int = field(default=0, metadata={"help": "on escrow_insufficient, deposit this much "
                                                                "escrow and retry once (0 = never)"})
+    receipt_interval: float = field(default=600.0, metadata={"help": "seconds between on-chain records of the "
+                                                                      "host's permission receipts (0 = only when "
+                                                                      "the permission signer changes)"})
     served_model_name: str | None = field(default=None, metadata={"help": "the `model` name clients send "
                                                                           "(default: oml-<model_id>)"})
     max_batch: int = field(default=8, metadata={"help": "most requests in one batched generate call"})
@@ -71,6 +74,8 @@ class HostConfig:
             raise ConfigError("HostConfig.default_max_tokens must not exceed max_tokens_limit")
         if not isinstance(self.batch_wait_ms, (int, float)) or self.batch_wait_ms < 0:
             raise ConfigError(f"HostConfig.batch_wait_ms must be ≥ 0, got {self.batch_wait_ms!r}")
+        if not isinstance(self.receipt_interval, (int, float)) or self.receipt_interval < 0:
+            raise ConfigError(f"HostConfig.receipt_interval must be seconds ≥ 0, got {self.receipt_interval!r}")
         check_port(owner, self.port)
 
     @property

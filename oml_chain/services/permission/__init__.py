@@ -7,15 +7,16 @@ Service: `create_app(PermissionConfig)` (ASGI) / `run(config)` (uvicorn), or as 
 
 from .app import create_app, run, uvicorn_config
 from .chain import SettlementResult, settle_all
-from .client import Permission, PermissionClient, SyncPermissionClient
+from .client import Permission, PermissionClient, SyncPermissionClient, chain_price, fixed_price
+from .receipts import ReceiptBook, defend_dispute, record_receipts
 from .config import PermissionConfig
 from .errors import (EscrowInsufficientError, HostStateOutOfSync, ModelNotServed, ModelUnknown, PermissionConflict,
                      PermissionRequestInvalid, PermissionServiceError, PermissionServiceUnavailable,
-                     PermissionSignatureInvalid, SeqReplayed, VoucherCountMismatch, VoucherSignatureRejected)
+                     PermissionSignatureInvalid, SeqReplayed, VoucherAmountMismatch, VoucherCountMismatch, VoucherSignatureRejected)
 from .ledger import Ledger
 
-__all__ = ["create_app", "run", "uvicorn_config", "settle_all", "SettlementResult", "Permission",
+__all__ = ["chain_price", "fixed_price", "ReceiptBook", "record_receipts", "defend_dispute", "create_app", "run", "uvicorn_config", "settle_all", "SettlementResult", "Permission",
            "PermissionClient", "SyncPermissionClient", "PermissionConfig", "Ledger", "PermissionServiceError",
            "PermissionRequestInvalid", "VoucherSignatureRejected", "EscrowInsufficientError", "ModelNotServed",
-           "ModelUnknown", "PermissionConflict", "VoucherCountMismatch", "SeqReplayed",
+           "ModelUnknown", "PermissionConflict", "VoucherCountMismatch", "VoucherAmountMismatch", "SeqReplayed",
            "PermissionServiceUnavailable", "PermissionSignatureInvalid", "HostStateOutOfSync"]

@@ -1,11 +1,18 @@
 """Host side of the permission protocol: durable seq/count, voucher signing, verified permissions.
 
-    client = PermissionClient("http://127.0.0.1:8700", host_key, model_id, domain, permission_signer, "host.db")
+    client = PermissionClient("http://127.0.0.1:8700", host_key, model_id, domain, permission_signer, "host.db",
+                              price=chain_price(oml, model_id))
     perm = await client.request(query_hash)          # one permission (verified)
     perms = await client.request_batch([h1, h2, h3])  # one voucher for several queries
 
-Before a request is sent, its seq(s) and the new cumulative count are written to SQLite as the *pending*
-request. A timeout or dropped connection is retried with the exact same body, which the service answers from
+The voucher is cumulative in count and in amount (protocol v2): each request adds `queries × price in force`
+to the amount the host signs, with the price read from the chain (`price`, cached a few seconds). If the
+service computed another price (a scheduled change took effect between the two reads) the client re-reads
+the chain and retries once when it now agrees; it never signs an amount it did not compute itself. Every
+permission obtained is also kept as a *receipt* (receipts.py) for the host's on-chain record.
+
+Before a request is sent, its seq(s) and the new cumulative count and amount are written to SQLite as the
+*pending* request. A timeout or dropped connection is retried with the exact same body, which the service answers from
 its ledger without charging again. After a crash the pending request is resolved first: retried exactly when the
 same query asks again, otherwise reconciled against `GET /v1/hosts/...` (committed → counted; not committed →
 its count is released). Every 4xx becomes the matching `PermissionServiceError` subclass (errors.py).
@@ -18,16 +25,38 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import httpx
 
 from ...chain.eip712 import Domain, Signer, permission_hash, verify_permission
 from ...chain.errors import ConfigError
 from .errors import (HostStateOutOfSync, PermissionConflict, PermissionServiceError, PermissionServiceUnavailable,
-                     PermissionSignatureInvalid, error_from_response)
+                     PermissionSignatureInvalid, VoucherAmountMismatch, error_from_response)
+from .receipts import ReceiptBook
+
+PriceSource = Callable[[bool], int]  # price(force_refresh) -> wei per query in force now
+
+
+def chain_price(oml, model_id: int, ttl: float = 5.0) -> PriceSource:
+    """The model's price in force now, read from the OML contract (`getModel`) and cached for `ttl` seconds."""
+    cache: list = [0.0, 0]
+
+    def price(force: bool = False) -> int:
+        if force or time.monotonic() - cache[0] >= ttl:
+            cache[1] = oml.get_model(model_id).price_per_query
+            cache[0] = time.monotonic()
+        return cache[1]
+
+    return price
+
+
+def fixed_price(wei: int) -> PriceSource:
+    """A constant price (tests and benchmarks of a model whose price does not change)."""
+    return lambda force=False: wei
 
 
 @dataclass(frozen=True)
@@ -52,18 +81,23 @@ class _Pending:
     items: tuple[tuple[int, bytes], ...]  # (seq, query_hash)
     count: int
     batch: bool
+    amount: int = 0  # cumulative wei of the voucher sent with it
+    price: int = 0  # the price per query it was computed with
 
     def dumps(self) -> str:
-        return json.dumps({"items": [[s, q.hex()] for s, q in self.items], "count": self.count, "batch": self.batch})
+        return json.dumps({"items": [[s, q.hex()] for s, q in self.items], "count": self.count, "batch": self.batch,
+                           "amount": str(self.amount), "price": str(self.price)})
 
     @classmethod
     def loads(cls, raw: str) -> _Pending:
         d = json.loads(raw)
-        return cls(tuple((s, bytes.fromhex(q)) for s, q in d["items"]), d["count"], d["batch"])
+        return cls(tuple((s, bytes.fromhex(q)) for s, q in d["items"]), d["count"], d["batch"], int(d["amount"]),
+                   int(d["price"]))
 
 
 class _Store:
-    """One row per (chain, contract, model, host) in SQLite (WAL): seq, count, pending.
+    """One row per (chain, contract, model, host) in SQLite (WAL): seq, count, cumulative amount, pending;
+    and the host's permission receipts (receipts.py) in the same file.
 
     `synchronous=NORMAL`: each write reaches the WAL (the operating system) before the request is sent,
     so a killed host process resumes exactly; after a power loss `resync()` re-adopts the service's count.
@@ -74,23 +108,27 @@ class _Store:
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS host_state (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
-                           "count INTEGER NOT NULL, pending TEXT)")
+        # v2 table (v1's host_state had no amount): a v1 file keeps its old table untouched beside this one.
+        self._conn.execute("CREATE TABLE IF NOT EXISTS host_state_v2 (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, "
+                           "count INTEGER NOT NULL, amount TEXT NOT NULL, pending TEXT)")
         self._key = key
         self._lock = threading.Lock()
+        self.receipts = ReceiptBook(path, key, self._conn, self._lock)
 
-    def load(self) -> tuple[int, int, _Pending | None]:
+    def load(self) -> tuple[int, int, int, _Pending | None]:
         with self._lock:
-            row = self._conn.execute("SELECT seq, count, pending FROM host_state WHERE key=?", (self._key,)).fetchone()
+            row = self._conn.execute("SELECT seq, count, amount, pending FROM host_state_v2 WHERE key=?",
+                                     (self._key,)).fetchone()
         if row is None:
-            return 0, 0, None
-        return row[0], row[1], _Pending.loads(row[2]) if row[2] else None
+            return 0, 0, 0, None
+        return row[0], row[1], int(row[2]), _Pending.loads(row[3]) if row[3] else None
 
-    def save(self, seq: int, count: int, pending: _Pending | None) -> None:
+    def save(self, seq: int, count: int, amount: int, pending: _Pending | None) -> None:
         with self._lock:
-            self._conn.execute("INSERT INTO host_state VALUES (?,?,?,?) ON CONFLICT (key) DO UPDATE SET "
-                               "seq=excluded.seq, count=excluded.count, pending=excluded.pending",
-                               (self._key, seq, count, pending.dumps() if pending else None))
+            self._conn.execute("INSERT INTO host_state_v2 VALUES (?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET "
+                               "seq=excluded.seq, count=excluded.count, amount=excluded.amount, "
+                               "pending=excluded.pending",
+                               (self._key, seq, count, str(amount), pending.dumps() if pending else None))
 
     def close(self) -> None:
         with self._lock:
@@ -101,8 +139,9 @@ class PermissionClient:
     """Obtains permissions for one host on one model from one permission service (async, httpx)."""
 
     def __init__(self, base_url: str, host_signer: Signer | str | bytes, model_id: int, domain: Domain,
-                 permission_signer_address: str, state_path: str | Path, *, timeout: float = 10.0,
-                 retries: int = 3, backoff: float = 0.2, http: httpx.AsyncClient | None = None):
+                 permission_signer_address: str, state_path: str | Path, *, price: PriceSource,
+                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2,
+                 http: httpx.AsyncClient | None = None):
         if not isinstance(model_id, int) or model_id < 1:
             raise ConfigError(f"model_id must be a positive integer, got {model_id!r}")
         self.base_url = base_url.rstrip("/")
@@ -116,7 +155,8 @@ class PermissionClient:
         self._own_http = http is None
         self._store = _Store(state_path, f"{domain.chain_id}:{domain.verifying_contract.lower()}:{model_id}:"
                                          f"{self.host.lower()}")
-        self._seq, self._count, self._pending = self._store.load()
+        self._price = price
+        self._seq, self._count, self._amount, self._pending = self._store.load()
         self._pending_done = False  # the pending request got its answer in this process
         self._lock: asyncio.Lock | None = None
 
@@ -131,13 +171,23 @@ class PermissionClient:
         """The host's cumulative voucher count (permissions obtained, including a pending request)."""
         return self._count
 
+    @property
+    def amount(self) -> int:
+        """The host's cumulative voucher amount in wei (what it owes in total, including a pending request)."""
+        return self._amount
+
+    @property
+    def receipts(self) -> ReceiptBook:
+        """The permission receipts kept for the on-chain record (receipts.record_receipts)."""
+        return self._store.receipts
+
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.timeout)
         return self._http
 
     async def _save(self) -> None:
-        await asyncio.to_thread(self._store.save, self._seq, self._count,
+        await asyncio.to_thread(self._store.save, self._seq, self._count, self._amount,
                                 None if self._pending_done else self._pending)
 
     # --- public API ---------------------------------------------------------------------------------
@@ -157,12 +207,11 @@ class PermissionClient:
         return r
 
     async def resync(self) -> dict:
-        """Adopt the service's issued count and last seq (after losing the local store); returns the state."""
+        """Adopt the service's issued count, amount and last seq (after losing the local store); returns the state."""
         async with self._mutex():
             st = await self.host_state()
-            self._count, self._seq, self._pending, self._pending_done = (int(st["issued"]),
-                                                                         max(self._seq, int(st["last_seq"])), None,
-                                                                         False)
+            self._count, self._amount, self._seq, self._pending, self._pending_done = (
+                int(st["issued"]), int(st["voucher_amount"]), max(self._seq, int(st["last_seq"])), None, False)
             await self._save()
             return st
 
@@ -187,17 +236,30 @@ class PermissionClient:
                 if self._pending.batch == batch and [q for _, q in self._pending.items] == hashes:
                     return await self._send(self._pending)  # the same query again: exact retry, never charged twice
                 await self._reconcile()
-            n = len(hashes)
-            pending = _Pending(tuple((self._seq + 1 + i, bytes(h)) for i, h in enumerate(hashes)), self._count + n,
-                               batch)
-            self._seq, self._count, self._pending = pending.items[-1][0], pending.count, pending
-            self._pending_done = False
-            await self._save()  # durable before the service can see the voucher
-            return await self._send(pending)
+            price = await asyncio.to_thread(self._price, False)
+            try:
+                return await self._new_request(hashes, batch, price)
+            except VoucherAmountMismatch as exc:
+                # A scheduled price change took effect between our read and the service's: re-read the chain
+                # and retry once if we now agree (never adopt the service's number blindly).
+                fresh = await asyncio.to_thread(self._price, True)
+                if fresh == price or fresh != exc.price:
+                    raise
+                return await self._new_request(hashes, batch, fresh)
+
+    async def _new_request(self, hashes: list[bytes], batch: bool, price: int) -> list[Permission]:
+        n = len(hashes)
+        pending = _Pending(tuple((self._seq + 1 + i, bytes(h)) for i, h in enumerate(hashes)), self._count + n,
+                           batch, self._amount + n * price, price)
+        self._seq, self._count, self._amount, self._pending = (pending.items[-1][0], pending.count, pending.amount,
+                                                               pending)
+        self._pending_done = False
+        await self._save()  # durable before the service can see the voucher
+        return await self._send(pending)
 
     def _body(self, p: _Pending) -> dict:
-        voucher = {"model_id": self.model_id, "host": self.host, "count": p.count}
-        sig = "0x" + self.signer.sign_voucher(self.domain, self.model_id, self.host, p.count).hex()
+        voucher = {"model_id": self.model_id, "host": self.host, "count": p.count, "cumulative_amount": str(p.amount)}
+        sig = "0x" + self.signer.sign_voucher(self.domain, self.model_id, self.host, p.count, p.amount).hex()
         if p.batch:
             return {"model_id": self.model_id, "host": self.host, "voucher": voucher, "voucher_signature": sig,
                     "items": [{"query_hash": "0x" + q.hex(), "seq": s} for s, q in p.items]}
@@ -236,19 +298,28 @@ class PermissionClient:
         path = "/v1/permissions/batch" if p.batch else "/v1/permissions"
         try:
             data = await self._call("POST", path, self._body(p))
+        except VoucherAmountMismatch:
+            await self._release(p)  # refused before anything was committed (the seq stays used)
+            raise
         except PermissionConflict:
             await self._reconcile()  # the service's ledger knows better than our pending record
             raise
         except PermissionServiceUnavailable:
             raise  # stays pending
         except PermissionServiceError:
-            # 400-404 are refused before anything is committed: release the reserved count.
-            self._count -= len(p.items)
-            self._pending_done = True
-            await self._save()
+            await self._release(p)  # 400-404 are refused before anything is committed
             raise
         self._pending_done = True  # no fsync for the answer: after a crash the pending record is reconciled
-        return self._verify(p, data)
+        perms = self._verify(p, data)
+        await asyncio.to_thread(self._store.receipts.add, [(x.seq, x.query_hash) for x in perms])
+        return perms
+
+    async def _release(self, p: _Pending) -> None:
+        """Give back the count and amount a refused request reserved (its seqs stay used)."""
+        self._count -= len(p.items)
+        self._amount -= len(p.items) * p.price
+        self._pending_done = True
+        await self._save()
 
     def _verify(self, p: _Pending, data: Any) -> list[Permission]:
         try:
@@ -283,8 +354,9 @@ class PermissionClient:
             n = len(p.items)
             if issued == p.count:
                 self._count = p.count  # it was committed: counted (and paid for)
+                await asyncio.to_thread(self._store.receipts.add, list(p.items))
             elif issued == p.count - n:
-                self._count = issued  # never committed: release its count (its seqs stay used)
+                self._count, self._amount = issued, p.amount - n * p.price  # never committed: release it
             else:
                 raise HostStateOutOfSync("host_state_out_of_sync", f"the service has issued {issued} permissions to "
                                          f"{self.host} but the local store's pending request has count {p.count}; "
@@ -323,6 +395,14 @@ class SyncPermissionClient:
     @property
     def count(self) -> int:
         return self.client.count
+
+    @property
+    def amount(self) -> int:
+        return self.client.amount
+
+    @property
+    def receipts(self) -> ReceiptBook:
+        return self.client.receipts
 
     @property
     def seq(self) -> int:

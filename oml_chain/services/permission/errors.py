@@ -90,6 +90,21 @@ class VoucherCountMismatch(PermissionConflict):
         return int(self.details.get("expected", -1))
 
 
+class VoucherAmountMismatch(PermissionConflict):
+    """409: voucher.cumulativeAmount must be the previous amount + queries × the price in force now; `expected`,
+    `previous` and `price` (wei, decimal strings) say what the service computed."""
+
+    codes = ("voucher_amount_mismatch",)
+
+    @property
+    def expected(self) -> int:
+        return int(self.details.get("expected", -1))
+
+    @property
+    def price(self) -> int:
+        return int(self.details.get("price", -1))
+
+
 class SeqReplayed(PermissionConflict):
     """409: seq must strictly increase per (model, host); `last_seq` is the newest issued."""
 
@@ -116,7 +131,7 @@ class HostStateOutOfSync(PermissionServiceError, RuntimeError):
 
 
 _BY_CODE = {code: cls for cls in (PermissionRequestInvalid, VoucherSignatureRejected, EscrowInsufficientError,
-                                  ModelNotServed, ModelUnknown, VoucherCountMismatch, SeqReplayed,
+                                  ModelNotServed, ModelUnknown, VoucherCountMismatch, VoucherAmountMismatch, SeqReplayed,
                                   PermissionServiceUnavailable)
             for code in cls.codes}
 

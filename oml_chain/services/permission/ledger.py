@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ...chain.errors import ConfigError
 
+SCHEMA_VERSION = 2  # v2: vouchers carry the cumulative amount, permissions the price they were issued at
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS permissions (
     model_id   INTEGER NOT NULL,
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS permissions (
     query_hash BLOB    NOT NULL,      -- 32 bytes
     count      INTEGER NOT NULL,      -- voucher count of the request that issued this permission
     signature  BLOB    NOT NULL,      -- 65 bytes r||s||v
+    price      TEXT    NOT NULL,      -- wei charged for it: the model's price in force when it was issued
     issued_at  REAL    NOT NULL,
     PRIMARY KEY (model_id, host, seq)
 ) WITHOUT ROWID;
@@ -50,6 +52,7 @@ CREATE TABLE IF NOT EXISTS vouchers (
     model_id   INTEGER NOT NULL,
     host       TEXT    NOT NULL,
     count      INTEGER NOT NULL,      -- newest cumulative count signed by the host (= permissions issued)
+    amount     TEXT    NOT NULL,      -- its cumulative amount in wei (decimal; can exceed 2^63)
     signature  BLOB    NOT NULL,
     last_seq   INTEGER NOT NULL,
     updated_at REAL    NOT NULL,
@@ -87,6 +90,7 @@ class HostLedger:
     last_seq: int = 0
     voucher_signature: bytes = b""
     last_request: list[Issued] = field(default_factory=list)
+    amount: int = 0  # cumulative wei of the newest voucher
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class VoucherRow:
     model_id: int
     host: str
     count: int
+    amount: int
     signature: bytes
 
 
@@ -118,7 +123,14 @@ class Ledger:
             raise ConfigError(f"the ledger {self.path} cannot use WAL mode (got {mode}); put it on a local disk")
         self._conn.execute(f"PRAGMA synchronous={self.DURABILITY[durability]}")
         self._conn.execute("PRAGMA busy_timeout=5000")
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = self._conn.execute("SELECT count(*) FROM sqlite_master WHERE name='vouchers'").fetchone()[0]
+        if has_tables and version < SCHEMA_VERSION:
+            self._conn.close()
+            raise ConfigError(f"the ledger {self.path} was written by protocol v1 (vouchers without amounts); settle "
+                              "its vouchers with the v1 service, then start the v2 service with a new --db path")
         self._conn.executescript(SCHEMA)
+        self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="ledger-writer", daemon=True)
@@ -129,22 +141,29 @@ class Ledger:
     def load_host(self, model_id: int, host: str) -> HostLedger:
         """The stored state of (model, host), empty when the host never asked."""
         with self._lock:
-            row = self._conn.execute("SELECT count, last_seq, signature FROM vouchers WHERE model_id=? AND host=?",
-                                     (model_id, host)).fetchone()
+            row = self._conn.execute("SELECT count, last_seq, signature, amount FROM vouchers WHERE model_id=? "
+                                     "AND host=?", (model_id, host)).fetchone()
             if row is None:
                 return HostLedger(model_id, host)
-            count, last_seq, sig = row
+            count, last_seq, sig, amount = row
             items = self._conn.execute(
                 "SELECT seq, query_hash, signature FROM permissions WHERE model_id=? AND host=? AND count=? "
                 "ORDER BY seq", (model_id, host, count)).fetchall()
         return HostLedger(model_id, host, count, last_seq, bytes(sig),
-                          [Issued(s, bytes(q), bytes(g)) for s, q, g in items])
+                          [Issued(s, bytes(q), bytes(g)) for s, q, g in items], int(amount))
 
     def vouchers(self) -> list[VoucherRow]:
         """The newest voucher of every (model, host)."""
         with self._lock:
-            rows = self._conn.execute("SELECT model_id, host, count, signature FROM vouchers").fetchall()
-        return [VoucherRow(m, h, c, bytes(s)) for m, h, c, s in rows]
+            rows = self._conn.execute("SELECT model_id, host, count, amount, signature FROM vouchers").fetchall()
+        return [VoucherRow(m, h, c, int(a), bytes(s)) for m, h, c, a, s in rows]
+
+    def charged(self, model_id: int, host: str) -> int:
+        """Σ price over the permissions issued to (model, host): what its vouchers must add up to."""
+        with self._lock:
+            rows = self._conn.execute("SELECT price FROM permissions WHERE model_id=? AND host=?",
+                                      (model_id, host)).fetchall()
+        return sum(int(p) for (p,) in rows)
 
     def permission_count(self, model_id: int | None = None, host: str | None = None) -> int:
         sql, args = "SELECT COUNT(*) FROM permissions", []
@@ -162,27 +181,28 @@ class Ledger:
         return [dict(zip(keys, r)) for r in rows]
 
     # --- writes -----------------------------------------------------------------------------------
-    def _issue_ops(self, model_id: int, host: str, count: int, voucher_sig: bytes,
+    def _issue_ops(self, model_id: int, host: str, count: int, amount: int, price: int, voucher_sig: bytes,
                    items: list[Issued]) -> list[tuple[str, list]]:
         now = time.time()
         return [
-            ("INSERT INTO permissions VALUES (?,?,?,?,?,?,?)",
-             [(model_id, host, it.seq, it.query_hash, count, it.signature, now) for it in items]),
-            ("INSERT INTO vouchers VALUES (?,?,?,?,?,?) ON CONFLICT (model_id, host) DO UPDATE SET "
-             "count=excluded.count, signature=excluded.signature, last_seq=excluded.last_seq, "
-             "updated_at=excluded.updated_at",
-             [(model_id, host, count, voucher_sig, items[-1].seq, now)]),
+            ("INSERT INTO permissions VALUES (?,?,?,?,?,?,?,?)",
+             [(model_id, host, it.seq, it.query_hash, count, it.signature, str(price), now) for it in items]),
+            ("INSERT INTO vouchers VALUES (?,?,?,?,?,?,?) ON CONFLICT (model_id, host) DO UPDATE SET "
+             "count=excluded.count, amount=excluded.amount, signature=excluded.signature, "
+             "last_seq=excluded.last_seq, updated_at=excluded.updated_at",
+             [(model_id, host, count, str(amount), voucher_sig, items[-1].seq, now)]),
         ]
 
-    async def record_issue(self, model_id: int, host: str, count: int, voucher_sig: bytes,
+    async def record_issue(self, model_id: int, host: str, count: int, amount: int, price: int, voucher_sig: bytes,
                            items: list[Issued]) -> None:
-        """Commit permissions + newest voucher durably; returns once fsynced (raises if the commit failed)."""
+        """Commit permissions (each at `price`) + the newest voucher (count, cumulative amount) durably;
+        returns once committed (raises if the commit failed)."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._queue.put((self._issue_ops(model_id, host, count, voucher_sig, items), loop, fut))
+        self._queue.put((self._issue_ops(model_id, host, count, amount, price, voucher_sig, items), loop, fut))
         await fut
 
-    def record_issue_sync(self, model_id: int, host: str, count: int, voucher_sig: bytes,
+    def record_issue_sync(self, model_id: int, host: str, count: int, amount: int, price: int, voucher_sig: bytes,
                           items: list[Issued]) -> None:
         done = threading.Event()
         box: list[BaseException | None] = [None]
@@ -191,7 +211,7 @@ class Ledger:
             box[0] = exc
             done.set()
 
-        self._queue.put((self._issue_ops(model_id, host, count, voucher_sig, items), None, wake))
+        self._queue.put((self._issue_ops(model_id, host, count, amount, price, voucher_sig, items), None, wake))
         done.wait()
         if box[0] is not None:
             raise box[0]

@@ -1,10 +1,11 @@
 """The prover daemon: probe every staked host on a schedule, with exponential backoff on failures.
 
-Each round: finish pending commitments, list staked hosts (HostStaked events),
-and probe each host whose backoff has expired with `keys_per_round` fresh
-keys. An RPC failure backs the whole daemon off; an unreachable host backs
-only that host off. Nothing here raises out of `run` except a bad
-configuration at start; SIGINT/SIGTERM stop it between steps.
+Each round: finish pending commitments, finalize disputes whose window has
+passed, list staked hosts (HostStaked events), and probe each host whose
+backoff has expired with `keys_per_round` fresh keys. An RPC failure backs
+the whole daemon off; an unreachable host backs only that host off. Nothing
+here raises out of `run` except a bad configuration at start; SIGINT/SIGTERM
+stop it between steps.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class DaemonStats:
     rpc_failures: int = 0
     host_failures: int = 0
     slashes: int = 0
+    disputes_opened: int = 0
+    disputes_finalized: int = 0
     reports: list[RoundReport] = field(default_factory=list)
 
 
@@ -81,6 +84,8 @@ class ProverDaemon:
             else:
                 b.ok()
         self.stats.slashes += len(report.slashes)
+        self.stats.disputes_opened += len(report.disputes_opened)
+        self.stats.disputes_finalized += len(report.disputes_finalized)
         return report
 
     def run(self, max_rounds: int | None = None) -> DaemonStats:
@@ -110,7 +115,8 @@ class ProverDaemon:
             if max_rounds is not None and attempts >= max_rounds:
                 break
             self.stop.wait(wait)
-        log.info("prover stopped after %d round(s), %d slash(es)", self.stats.rounds, self.stats.slashes)
+        log.info("prover stopped after %d round(s), %d slash(es), %d dispute(s) opened, %d finalized",
+                 self.stats.rounds, self.stats.slashes, self.stats.disputes_opened, self.stats.disputes_finalized)
         return self.stats
 
 

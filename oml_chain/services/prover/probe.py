@@ -3,14 +3,17 @@
 The request is a plain OpenAI-style `/v1/completions` call (greedy). The
 answer's `oml` block (services/README.md) must be an attestation by the host's
 on-chain attestation signer over exactly the query we sent and the text we got
-back; only then can it serve as slash evidence. `classify` then decides:
-the fingerprint did not fire, the host held a valid permission, or misuse.
+back; only then can it serve as slash evidence. `classify_permission` then
+sorts the permission the host attached the way the contract's `reveal` will:
+none or not by any signer of the model (slash), by the current permission
+signer (valid: no slash), or by a retired signer (reveal anyway: the contract
+opens a dispute the host can only win with a receipt recorded in time).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
@@ -111,13 +114,59 @@ def verify_answer(body: dict, domain: Domain, model_id: int, host: str, key: str
                             f"({', '.join(signers)}) over this query, response, permission and seq")
 
 
-def permission_is_valid(domain: Domain, model_id: int, host: str, key: str, answer: AttestedAnswer,
-                        current_signer: str, was_signer) -> bool:
-    """Would the contract accept the attested permission (current signer, or any replaced one)?"""
+@dataclass(frozen=True)
+class PermissionVerdict:
+    """What `reveal` will make of the attached permission.
+
+    kind: "none" (no permission), "invalid" (malformed, or recovers to an address that never was the model's
+    signer) → slash; "current" (the current signer) → valid, no slash; "retired" (a signer retired at
+    `retired_at`) → the reveal opens a dispute.
+    """
+
+    kind: str
+    signer: str | None = None
+    retired_at: int = 0
+
+    @property
+    def slashable(self) -> bool:
+        return self.kind in ("none", "invalid")
+
+    def describe(self) -> str:
+        if self.kind == "none":
+            return "no permission"
+        if self.kind == "invalid":
+            return f"a permission not signed by any permission signer of the model ({self.signer or 'malformed'})"
+        if self.kind == "current":
+            return f"a valid permission of the current signer {self.signer}"
+        return f"a permission of {self.signer}, a permission signer retired at {self.retired_at}"
+
+
+def recover_permission_signer(domain: Domain, model_id: int, host: str, key: str, answer: AttestedAnswer) -> str | None:
+    """The address that signed the attached permission over (model, host, keccak(key), seq); None if malformed."""
     if not answer.permission:
-        return False
+        return None
     try:
-        who = recover(digest_permission(domain, model_id, host, text_hash(key), answer.seq), answer.permission)
+        return recover(digest_permission(domain, model_id, host, text_hash(key), answer.seq), answer.permission)
     except SignatureError:
-        return False
-    return who.lower() == current_signer.lower() or bool(was_signer(who))
+        return None
+
+
+def classify_permission(domain: Domain, model_id: int, host: str, key: str, answer: AttestedAnswer,
+                        current_signer: str, retired_at: Callable[[str], int]) -> PermissionVerdict:
+    """Sort the attached permission as `reveal` does; `retired_at(signer)` is `permissionSignerRetiredAt`."""
+    if not answer.permission:
+        return PermissionVerdict("none")
+    who = recover_permission_signer(domain, model_id, host, key, answer)
+    if who is None:
+        return PermissionVerdict("invalid")
+    if who.lower() == current_signer.lower():
+        return PermissionVerdict("current", who)
+    when = int(retired_at(who))
+    return PermissionVerdict("retired", who, when) if when else PermissionVerdict("invalid", who)
+
+
+def permission_is_valid(domain: Domain, model_id: int, host: str, key: str, answer: AttestedAnswer,
+                        current_signer: str, retired_at: Callable[[str], int] | None = None) -> bool:
+    """Is the attached permission signed by the current permission signer (so no slash is possible)?"""
+    return classify_permission(domain, model_id, host, key, answer, current_signer,
+                               retired_at or (lambda _who: 0)).kind == "current"

@@ -1,9 +1,12 @@
-"""The prover's durable record (SQLite, WAL): used keys, probes, pending commitments, slashes.
+"""The prover's durable record (SQLite, WAL): keys sent, probes, pending commitments, disputes, slashes.
 
-A key is marked used *before* it is sent (a crash after sending must never
-reuse it); a commitment is stored with its full evidence *before* the commit
-transaction is sent, so a restarted prover can finish (or redo) the commit and
-reveal it before it expires.
+A key is marked sent to a host *before* it is sent (a crash after sending must
+never resend it to that host); burns are per host on chain, so the record is
+per (model, key, host). A commitment is stored with its full evidence *before*
+the commit transaction is sent, so a restarted prover can finish (or redo) the
+commit and reveal it before it expires. A reveal that opens a dispute (the
+permission was signed by a retired signer) moves the pending row into
+`disputes` in one transaction; the prover finalizes it after its deadline.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from pathlib import Path
 from ...chain.types import SlashEvidence
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS used_keys (
+CREATE TABLE IF NOT EXISTS sent_keys (
     model_id INTEGER NOT NULL, fp_index INTEGER NOT NULL, host TEXT NOT NULL, at REAL NOT NULL,
-    PRIMARY KEY (model_id, fp_index));
+    PRIMARY KEY (model_id, fp_index, host));
 CREATE TABLE IF NOT EXISTS probes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, model_id INTEGER NOT NULL, host TEXT NOT NULL, endpoint TEXT NOT NULL,
     fp_index INTEGER NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL, seq INTEGER, at REAL NOT NULL);
@@ -31,11 +34,22 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE TABLE IF NOT EXISTS slashes (
     commitment TEXT PRIMARY KEY, model_id INTEGER NOT NULL, host TEXT NOT NULL, fp_index INTEGER NOT NULL,
     slashed TEXT NOT NULL, reward TEXT NOT NULL, tx_hash TEXT NOT NULL, block INTEGER NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS disputes (
+    model_id INTEGER NOT NULL, host TEXT NOT NULL, fp_index INTEGER NOT NULL, commitment TEXT NOT NULL,
+    signer TEXT NOT NULL, deadline INTEGER NOT NULL, state TEXT NOT NULL, tx_hash TEXT NOT NULL,
+    block INTEGER NOT NULL, opened_at REAL NOT NULL, updated_at REAL NOT NULL, detail TEXT,
+    PRIMARY KEY (model_id, host, fp_index));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# v1 databases kept one row per (model, key) in `used_keys`; they become rows of `sent_keys` once.
+_MIGRATE_V1 = """INSERT OR IGNORE INTO sent_keys (model_id, fp_index, host, at)
+    SELECT model_id, fp_index, host, at FROM used_keys"""
+
 # pending.state: "new" (stored, commit not known to be mined) → "committed" → row deleted when revealed
-# (a slashes row replaces it) or state "failed" with the error (expired, burned by someone else, …).
+# (a slashes or disputes row replaces it) or state "failed" with the error (expired, burned by someone else, …).
+# disputes.state: "open" → "finalized" (a slashes row is added with the same commitment), "defended" (the host
+# proved a receipt; no slash) or "closed" (closed on chain without a slash we can find).
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,22 @@ class Pending:
     state: str
     commit_block: int | None
     created_at: float
+
+
+@dataclass(frozen=True)
+class DisputeRecord:
+    """A reveal that opened a dispute: the permission was signed by `signer`, a retired permission signer."""
+
+    commitment: str
+    model_id: int
+    host: str
+    fp_index: int
+    signer: str
+    deadline: int  # chain time after which the dispute can be finalized
+    state: str  # open | finalized | defended | closed
+    tx_hash: str
+    block: int
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,11 @@ class ProverStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'used_keys'").fetchall():
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(_MIGRATE_V1)
+            self._db.execute("DROP TABLE used_keys")
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -101,15 +136,28 @@ class ProverStore:
             return self._db.execute(sql, args).fetchall()
 
     # --- keys and probes ----------------------------------------------------------------------
-    def used_indices(self, model_id: int) -> set[int]:
-        return {r[0] for r in self._exec("SELECT fp_index FROM used_keys WHERE model_id = ?", (model_id,))}
+    def sent_to(self, model_id: int) -> dict[int, set[str]]:
+        """For each key index of the model: the hosts (checksummed) it was sent to or is burned for."""
+        out: dict[int, set[str]] = {}
+        for idx, host in self._exec("SELECT fp_index, host FROM sent_keys WHERE model_id = ?", (model_id,)):
+            out.setdefault(idx, set()).add(host)
+        return out
+
+    def used_indices(self, model_id: int, host: str | None = None) -> set[int]:
+        """Key indices sent to `host` (any host when None)."""
+        if host is None:
+            return set(self.sent_to(model_id))
+        return {r[0] for r in self._exec("SELECT fp_index FROM sent_keys WHERE model_id = ? AND host = ?",
+                                         (model_id, host))}
 
     def mark_used(self, model_id: int, fp_index: int, host: str) -> None:
-        self._exec("INSERT OR IGNORE INTO used_keys VALUES (?, ?, ?, ?)", (model_id, fp_index, host, time.time()))
+        """Key `fp_index` was sent to `host` (or is burned for it): never send it to that host again."""
+        self._exec("INSERT OR IGNORE INTO sent_keys VALUES (?, ?, ?, ?)", (model_id, fp_index, host, time.time()))
 
-    def unmark_used(self, model_id: int, fp_index: int) -> None:
+    def unmark_used(self, model_id: int, fp_index: int, host: str) -> None:
         """Give a key back (the request never reached the host)."""
-        self._exec("DELETE FROM used_keys WHERE model_id = ? AND fp_index = ?", (model_id, fp_index))
+        self._exec("DELETE FROM sent_keys WHERE model_id = ? AND fp_index = ? AND host = ?",
+                   (model_id, fp_index, host))
 
     def record_probe(self, model_id: int, host: str, endpoint: str, fp_index: int, outcome: str, detail: str,
                      seq: int | None = None) -> None:
@@ -164,6 +212,46 @@ class ProverStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def record_dispute(self, commitment: bytes, model_id: int, host: str, fp_index: int, signer: str, deadline: int,
+                       tx_hash: str, block: int) -> DisputeRecord:
+        """The reveal opened a dispute: one transaction moves the pending row into `disputes`."""
+        c = "0x" + commitment.hex()
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR REPLACE INTO disputes VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, NULL)",
+                                 (model_id, host, fp_index, c, signer, deadline, tx_hash, block, now, now))
+                self._db.execute("DELETE FROM pending WHERE commitment = ?", (c,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return DisputeRecord(c, model_id, host, fp_index, signer, deadline, "open", tx_hash, block)
+
+    def close_dispute(self, model_id: int, host: str, fp_index: int, state: str, detail: str = "",
+                      slash: SlashRecord | None = None) -> None:
+        """Mark a dispute finalized / defended / closed; a finalized one also adds its slash, atomically."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("UPDATE disputes SET state = ?, detail = ?, updated_at = ? "
+                                 "WHERE model_id = ? AND host = ? AND fp_index = ?",
+                                 (state, detail[:500], time.time(), model_id, host, fp_index))
+                if slash is not None:
+                    self._db.execute("INSERT OR REPLACE INTO slashes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                     (slash.commitment, slash.model_id, slash.host, slash.fp_index, str(slash.slashed),
+                                      str(slash.reward), slash.tx_hash, slash.block, time.time()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def disputes(self, state: str | None = None) -> list[DisputeRecord]:
+        rows = self._exec("SELECT commitment, model_id, host, fp_index, signer, deadline, state, tx_hash, block, "
+                          "COALESCE(detail, '') FROM disputes ORDER BY opened_at")
+        return [DisputeRecord(*r) for r in rows if state is None or r[6] == state]
 
     def slashes(self) -> list[SlashRecord]:
         rows = self._exec("SELECT commitment, model_id, host, fp_index, slashed, reward, tx_hash, block FROM slashes "
