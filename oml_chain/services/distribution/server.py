@@ -27,11 +27,13 @@ from web3 import Web3
 
 from ...chain.client import OMLContract
 from ...chain.errors import ConfigError, ContractLookupError, RPCUnavailable
+from ..limits import BodyLimit
 from ..validation import check_address, check_port, check_rpc_url
 from .auth import MAX_SKEW_S, DownloadAuthError, verify_download_request
 
 log = logging.getLogger("oml.distribution")
 CHUNK = 1 << 20
+MAX_BODY = 16 << 10  # every route is a GET: a request body is never read, and a large one is refused (413)
 
 
 @dataclass
@@ -159,6 +161,7 @@ def _stream(path: Path, start: int, length: int) -> Iterator[bytes]:
 
 def create_app(config: DistributionConfig) -> FastAPI:
     app = FastAPI(title="OML distribution", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_body=MAX_BODY)
     chain = OMLContract(Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30})), config.oml_address)
     files = {mid: ModelFiles(d) for mid, d in config.models.items()}
     active: dict[tuple[int, str], tuple[bool, float]] = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from web3 import Web3
 from ...chain.client import OMLContract
 from ...chain.eip712 import Signer, text_hash
 from ...chain.errors import OMLError
+from ..limits import BodyLimit, JSONBodyError, parse_json
 from ..permission import PermissionClient, PermissionServiceError
 from .attest import OMLGate
 from .config import HostConfig
@@ -57,6 +57,7 @@ def create_app(config: HostConfig) -> FastAPI:
                 await st.permissions.aclose()
 
     app = FastAPI(title="OML host", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_body=MAX_BODY, render=lambda code, msg: BadRequest(413, code, msg).body())
 
     @app.exception_handler(BadRequest)
     async def on_bad(request: Request, exc: BadRequest):
@@ -150,14 +151,11 @@ def _start(st: Any, config: HostConfig) -> None:
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadRequest(413, "body_too_large", f"the body is {len(raw)} bytes; the limit is {MAX_BODY}")
+    """The request's JSON (the BodyLimit middleware has already refused a body over MAX_BODY)."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, "bad_json", f"the body is not valid JSON ({exc}); send Content-Type: "
-                         "application/json with a JSON object") from None
+        return parse_json(await request.body())
+    except JSONBodyError as exc:
+        raise BadRequest(400, "bad_json", exc.message) from None
 
 
 async def _serve(st: Any, parsed, shape) -> JSONResponse:
