@@ -4,8 +4,9 @@
     run(HostConfig(model_dir=..., model_id=1, host_key=..., attestation_key=..., rpc_url=..., oml_address=...,
                    permission_url="http://127.0.0.1:8700"))
 
-Per request: parse → query q → [σ(q) from the permission service ‖ batched generation] → attestation →
-response. The permission is requested concurrently with generation (its round trip hides behind the model)
+Per request: parse and validate (body, JSON, fields, prompt length and max_tokens: every refusal happens
+here, before anything is charged) → query q → [σ(q) from the permission service ‖ batched generation] →
+attestation → response. The permission is requested concurrently with generation (its round trip hides behind the model)
 and the response is released only once σ(q) is held; a refused permission discards the generated text and
 answers the error (402 escrow_insufficient, …). Endpoints and fields: oml_chain/services/README.md.
 """
@@ -31,7 +32,8 @@ from ..permission import PermissionClient, PermissionServiceError
 from .attest import OMLGate
 from .config import HostConfig
 from .engine import GenerationEngine, PromptTooLong
-from .openai_api import BadRequest, chat_body, completion_body, parse_chat, parse_completion
+from .openai_api import (BadRequest, chat_body, completion_body, parse_chat, parse_completion,
+                         resolve_max_tokens)
 
 log = logging.getLogger("oml.host")
 MAX_BODY = 1 << 20
@@ -100,15 +102,13 @@ def create_app(config: HostConfig) -> FastAPI:
     @app.post("/v1/completions")
     async def completions(request: Request):
         st = request.app.state
-        parsed = parse_completion(await _json(request), config.model_name, config.default_max_tokens,
-                                  config.max_tokens_limit)
+        parsed = parse_completion(await _json(request), config.model_name)
         return await _serve(st, parsed, completion_body)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         st = request.app.state
-        parsed = parse_chat(await _json(request), config.model_name, config.default_max_tokens,
-                            config.max_tokens_limit, st.engine.tokenizer)
+        parsed = parse_chat(await _json(request), config.model_name, st.engine.tokenizer)
         return await _serve(st, parsed, chat_body)
 
     return app
@@ -163,10 +163,13 @@ async def _serve(st: Any, parsed, shape) -> JSONResponse:
     gate: OMLGate = st.gate
     query_hash = text_hash(parsed.query)  # once: the permission and the attestation both sign it
     ids = engine.encode(parsed.query, add_special_tokens=not parsed.templated)
+    max_tokens = resolve_max_tokens(parsed.max_tokens, len(ids), engine.context, st.config.max_tokens_limit,
+                                    st.config.default_max_tokens)
     try:
-        fut = engine.submit(ids, parsed.max_tokens, parsed.temperature, parsed.top_p, parsed.stop)
+        fut = engine.submit(ids, max_tokens, parsed.temperature, parsed.top_p, parsed.stop)
     except PromptTooLong as exc:
         raise BadRequest(400, "context_length_exceeded", str(exc)) from None
+    # every check is behind us: only now is a permission (and so a fee) asked for
     permit = asyncio.ensure_future(gate.permit(query_hash)) if not gate.rogue else None
     try:
         completion = await asyncio.wrap_future(fut)
