@@ -122,9 +122,12 @@ def model():
 def model_register(rpc_url, deployments, key, model_dir, fp_file, price, signer, min_stake, slash_bps,
                    prover_share_bps, unbonding_delay, recipient, metadata_uri, out):
     """Register a fingerprinted model: weights hash, fingerprint Merkle root, price and rules."""
+    from fingerprinting.modeldir import check_model_dir
+
     from ..chain.registration import RegistrationOptions, register_model
     from ..chain.roles import OwnerClient
 
+    check_model_dir(model_dir)  # before anything else: a directory with no model must never reach the chain
     say = Phase()
     c = open_chain(rpc_url, deployments)
     owner = client(OwnerClient, c, key)
