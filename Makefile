@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.oml-installed
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup python-env node-env solc debian-text test test-chain test-fingerprint forge-test demo \
+.PHONY: setup python-env node-env solc debian-text test test-chain test-fingerprint forge-test demo deploy \
         bench-gas bench-fingerprint bench-serve lock clean
 
 setup: python-env node-env solc debian-text
@@ -55,6 +55,12 @@ forge-test: setup
 
 demo: setup
 	$(PY) -m oml_chain.demo
+
+# Deploy OML with ape (scripts/deploy.py) and record it in deployments.json: on a local anvil that ape starts,
+# or on NETWORK (e.g. NETWORK=ethereum:local:http://127.0.0.1:8545; ACCOUNT=<ape alias> off local chains);
+# DEPLOY_ARGS passes anything else to `ape run deploy` (e.g. DEPLOY_ARGS="--deployments other.json").
+deploy: setup
+	$(VENV)/bin/ape run deploy $(if $(NETWORK),--network $(NETWORK)) $(if $(ACCOUNT),--account $(ACCOUNT)) $(DEPLOY_ARGS)
 
 bench-gas: setup
 	$(PY) benchmarks/bench_gas.py
