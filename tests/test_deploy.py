@@ -30,8 +30,11 @@ def test_deploy_oml_records_and_loads(w3, tmp_path, chain_snapshot):
     assert OMLContract(w3, address).model_count() == 0
     with pytest.raises(DeploymentNotFound, match="no OML on chain 1"):
         load_deployment(1, path)
-    with pytest.raises(DeploymentNotFound, match="deploy first"):
+    with pytest.raises(DeploymentNotFound, match=r"deploy first \(`oml deploy`") as e:
         load_deployment(1, tmp_path / "missing.json")
+    assert "oml chain deploy" not in str(e.value)  # no such command
+    with pytest.raises(DeploymentNotFound, match=r"`oml deploy`"):
+        load_deployment(1, path)
 
 
 def _readme_deploy_commands() -> list[str]:
