@@ -36,7 +36,7 @@ from web3 import Web3
 from ...chain.client import OMLContract
 from ...chain.errors import ConfigError, ContractLookupError, RPCUnavailable
 from ..limits import BodyLimit
-from ..validation import check_address, check_port, check_rpc_url
+from ..validation import check_address, check_port, check_port_free, check_rpc_url
 from .auth import MAX_SKEW_S, DownloadAuthError, verify_download_request
 
 log = logging.getLogger("oml.distribution")
@@ -294,4 +294,5 @@ def run(config: DistributionConfig) -> None:
     import uvicorn
 
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_port_free("the distribution server", config.host, config.port)
     uvicorn.Server(uvicorn_config(config)).run()

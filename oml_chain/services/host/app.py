@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import types
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from ...chain.eip712 import Signer, text_hash
 from ...chain.errors import OMLError
 from ..limits import BodyLimit, JSONBodyError, parse_json
 from ..permission import PermissionClient, PermissionServiceError
+from ..validation import check_port_free
 from .attest import OMLGate
 from .config import HostConfig
 from .engine import GenerationEngine, PromptTooLong
@@ -43,14 +45,19 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def create_app(config: HostConfig) -> FastAPI:
-    """The ASGI app; the model loads, and the chain is read, in the lifespan (before serving)."""
+def create_app(config: HostConfig, started: Any = None) -> FastAPI:
+    """The ASGI app; the model loads, and the chain is read, in the lifespan (before serving), unless `started`
+    already holds what `_start` sets up (`run()` does that first, so a startup error is one clear exception)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         st = app.state
         st.config = config
-        await asyncio.to_thread(_start, st, config)
+        if started is not None:
+            for name, value in vars(started).items():
+                setattr(st, name, value)
+        else:
+            await asyncio.to_thread(_start, st, config)
         try:
             yield
         finally:
@@ -196,18 +203,37 @@ async def _serve(st: Any, parsed, shape) -> JSONResponse:
     return JSONResponse(body, headers=att.headers())
 
 
-def uvicorn_config(config: HostConfig, **overrides):
+def uvicorn_config(config: HostConfig, started: Any = None, **overrides):
     import uvicorn
 
     kw = dict(host=config.host, port=config.port, log_level=config.log_level, access_log=False, lifespan="on",
               timeout_graceful_shutdown=10)
     kw.update(overrides)
-    return uvicorn.Config(create_app(config), **kw)
+    return uvicorn.Config(create_app(config, started), **kw)
+
+
+def check_startup(config: HostConfig) -> None:
+    """The cheap checks before anything loads, each an OMLError/ModelLoadError of one line: the port is free,
+    a local model directory holds a model, the model id is registered on chain."""
+    from fingerprinting.modeldir import check_model_dir
+
+    check_port_free("the host server", config.host, config.port)
+    if Path(config.model_dir).exists():
+        check_model_dir(config.model_dir)
+    chain = OMLContract(Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30})), config.oml_address)
+    chain.get_model(config.model_id)  # ModelNotFound (one line, with what to do) for an unknown id
 
 
 def run(config: HostConfig) -> None:
-    """Serve until SIGINT/SIGTERM."""
+    """Check, load the model and read the chain, then serve until SIGINT/SIGTERM. A startup failure raises
+    here (OMLError / ModelLoadError) before the server starts, never as a traceback from inside uvicorn."""
     import uvicorn
 
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.Server(uvicorn_config(config)).run()
+    check_startup(config)
+    started = types.SimpleNamespace()
+    _start(started, config)
+    try:
+        uvicorn.Server(uvicorn_config(config, started)).run()
+    finally:
+        started.engine.close()

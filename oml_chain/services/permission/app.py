@@ -26,6 +26,7 @@ from ...chain.eip712 import Domain, Signer
 from ...chain.errors import RPCUnavailable
 from ...chain.roles import PermissionSignerClient
 from ..limits import BodyLimit, JSONBodyError, parse_json
+from ..validation import check_port_free
 from .chain import ChainView, settle_all
 from .config import PermissionConfig
 from .errors import ModelUnknown, PermissionRequestInvalid, PermissionServiceError, PermissionServiceUnavailable
@@ -188,4 +189,5 @@ def run(config: PermissionConfig) -> None:
     import uvicorn
 
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_port_free("the permission service", config.host, config.port)
     uvicorn.Server(uvicorn_config(config)).run()
