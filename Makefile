@@ -9,7 +9,8 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.oml-installed
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup python-env node-env solc debian-text test test-chain test-fingerprint forge-test lint demo \
+.PHONY: setup python-env node-env solc debian-text test test-chain test-fingerprint forge-test forge-test-ci lint \
+        demo deploy \
         bench-gas bench-fingerprint bench-serve lock clean
 
 setup: python-env node-env solc debian-text
@@ -40,9 +41,11 @@ debian-text:
 	@$(PY) -c "import fingerprinting.data as d; raise SystemExit(0 if d.text_sources_present() else 1)" 2>/dev/null || \
 	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$($(PY) -c "import fingerprinting.data as d; print(' '.join(d.DEBIAN_PACKAGES))"); }
 
+# CI-strength forge run (fuzz 5,000 runs, invariants 500 runs x depth 64: foundry.toml [profile.ci]);
+# `make forge-test` keeps the quick default profile for local loops.
 test: setup
 	$(PY) -m pytest tests -q
-	$(MAKE) forge-test
+	$(MAKE) forge-test-ci
 	$(MAKE) lint
 
 test-chain: setup
@@ -54,6 +57,9 @@ test-fingerprint: setup
 forge-test: setup
 	forge test --offline
 
+forge-test-ci: setup
+	FOUNDRY_PROFILE=ci forge test --offline
+
 # Slither over contracts/ (slither.config.json): fails on any High or Medium finding; accepted false
 # positives carry an inline `slither-disable-next-line <detector> -- reason`. crytic-compile builds with
 # `forge build` (foundry.toml's compiler and remappings) into cache/slither, apart from forge test's
@@ -64,6 +70,12 @@ lint: setup
 
 demo: setup
 	$(PY) -m oml_chain.demo
+
+# Deploy OML with ape (scripts/deploy.py) and record it in deployments.json: on a local anvil that ape starts,
+# or on NETWORK (e.g. NETWORK=ethereum:local:http://127.0.0.1:8545; ACCOUNT=<ape alias> off local chains);
+# DEPLOY_ARGS passes anything else to `ape run deploy` (e.g. DEPLOY_ARGS="--deployments other.json").
+deploy: setup
+	$(VENV)/bin/ape run deploy $(if $(NETWORK),--network $(NETWORK)) $(if $(ACCOUNT),--account $(ACCOUNT)) $(DEPLOY_ARGS)
 
 bench-gas: setup
 	$(PY) benchmarks/bench_gas.py

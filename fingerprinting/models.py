@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError, ModelLoadError
+from .modeldir import check_model_dir  # noqa: F401  (re-exported: checked before loading)
 
 CONFIG_FILE = "oml_config.json"
 

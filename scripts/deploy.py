@@ -4,15 +4,26 @@ Local network (default, ape starts anvil): deploys from test account 0.
 Other networks: `ape run deploy --network <ecosystem:network:provider-or-URL> --account <alias>`;
 e.g. an anvil you started yourself: `--network ethereum:local:http://127.0.0.1:8545` (test account 0
 is funded there too, so --account may be left out on a local chain).
+
+The local network's anvil is the project's own (`node_modules/.bin/anvil`, installed by `make setup`):
+ape-foundry looks for `anvil` on PATH, so this script puts that directory first on PATH when it exists,
+and `.venv/bin/ape run deploy` works from a plain shell (no need for `make`'s PATH).
 """
 
 from __future__ import annotations
 
-import click
-from ape import accounts, project
-from ape.cli import ConnectedProviderCommand, ape_cli_context, network_option
+import os
+from pathlib import Path
 
-from oml_chain.chain.deploy import DEFAULT_DEPLOYMENTS, write_deployment
+_NODE_BIN = Path(__file__).resolve().parent.parent / "node_modules" / ".bin"
+if (_NODE_BIN / "anvil").exists() and str(_NODE_BIN) not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = str(_NODE_BIN) + os.pathsep + os.environ.get("PATH", "")
+
+import click  # noqa: E402
+from ape import accounts, project  # noqa: E402
+from ape.cli import ConnectedProviderCommand, ape_cli_context, network_option  # noqa: E402
+
+from oml_chain.chain.deploy import DEFAULT_DEPLOYMENTS, write_deployment  # noqa: E402
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy the OML contract")

@@ -121,3 +121,33 @@ def test_register_rejects_a_bad_fingerprint_file(tmp_path, anvil_node, dev_keys,
                                     "--fingerprints", str(bad)])
     assert res.exit_code == 1
     assert "FingerprintFileError" in res.output and "line 1" in res.output
+
+
+def test_register_refuses_a_directory_without_a_model(tmp_path, anvil_node, w3, dev_keys, oml_address,
+                                                      chain_snapshot, fingerprinted_tiny):
+    """A directory hosts could not load (no config.json or no weights at its top, e.g. the directory above the
+    model) is refused before anything reaches the chain."""
+    import shutil
+
+    from fingerprinting.errors import ModelLoadError
+    from oml_chain.chain.client import OMLContract
+    from oml_chain.chain.deploy import write_deployment
+    from oml_chain.chain.registration import register_model
+    from oml_chain.chain.roles import OwnerClient
+
+    deps = tmp_path / "deployments.json"
+    write_deployment(deps, 31337, oml_address, 0)
+    empty, weights_only = tmp_path / "empty", tmp_path / "weights-only"
+    empty.mkdir()
+    weights_only.mkdir()
+    shutil.copy(fingerprinted_tiny.model_dir / "model.safetensors", weights_only)
+    before = OMLContract(w3, oml_address).model_count()
+    fp = str(fingerprinted_tiny.fingerprint_file)
+    for d in (empty, weights_only, fingerprinted_tiny.model_dir.parent):
+        res = CliRunner().invoke(main, ["model", "register", "--rpc-url", anvil_node.url, "--deployments", str(deps),
+                                        "--key", dev_keys[0], "--model-dir", str(d), "--fingerprints", fp])
+        assert res.exit_code == 1 and "is not a model directory" in res.output, res.output
+        with pytest.raises(ModelLoadError, match="not a model directory"):
+            register_model(OwnerClient(w3, oml_address, dev_keys[0]), d, fp, out=tmp_path / "reg.json")
+    assert "did you mean" in res.output and str(fingerprinted_tiny.model_dir) in res.output
+    assert OMLContract(w3, oml_address).model_count() == before  # nothing was registered

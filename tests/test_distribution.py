@@ -138,3 +138,45 @@ def test_tampered_model_is_detected_and_moved_aside(dist, tmp_path):
     assert not out.exists() and err.moved_to.is_dir()  # never left where a host would serve it
     assert (err.moved_to / "model.safetensors").read_bytes() == bytes(raw)
     assert "tampered" in str(err)
+
+
+def test_only_what_a_host_needs_is_served_and_it_loads(dist, tmp_path):
+    """The owner's oml_config.json (local paths, training recipe) and other files of the directory stay home;
+    what is served is enough for a host to load and run the model."""
+    from fingerprinting.models import check_model_dir, load_model
+
+    world, srv, model_id, src = dist
+    (src / "oml_config.json").write_text('{"base_model": "/home/owner/secret/base", "fingerprint_file": '
+                                         '"/home/owner/fp.jsonl", "embed_config": {"lr": 0.002}}\n')
+    (src / "registration-31337-1.json").write_text('{"fingerprint_file": "/home/owner/fp.jsonl"}\n')
+    (src / "notes.txt").write_text("owner notes")
+    (src / "drafts").mkdir()
+    (src / "drafts" / "config.json").write_text("{}")
+    good = sign_download_request(world.host.signer, world.host.domain, model_id)
+    listed = {f["path"] for f in httpx.get(f"{srv.url}/v1/models/{model_id}/manifest", headers=good).json()["files"]}
+    assert listed == {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+                      "tokenizer_config.json"} & {p.name for p in src.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= listed
+    for name in ("oml_config.json", "registration-31337-1.json", "notes.txt", "drafts/config.json"):
+        r = httpx.get(f"{srv.url}/v1/models/{model_id}/files/{name}", headers=good)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "file_not_found", name
+    out = tmp_path / "host-copy"
+    res = _download(world, srv, model_id, world.host.signer, out)
+    assert res.weights_hash == "0x" + world.owner.get_model(model_id).weights_hash.hex()
+    assert sorted(p.name for p in out.iterdir()) == sorted(listed)
+    check_model_dir(out)  # what `oml host serve` checks, then loads:
+    model, tok = load_model(out, device="cpu")
+    ids = tok("The king said", return_tensors="pt")
+    assert model.generate(**ids, max_new_tokens=3, do_sample=False).shape[1] == ids["input_ids"].shape[1] + 3
+
+
+def test_bad_model_id_gets_the_error_shape(dist):
+    world, srv, model_id, _ = dist
+    good = sign_download_request(world.host.signer, world.host.domain, model_id)
+    for path in ("/v1/models/abc/manifest", "/v1/models/1.5/files/config.json", "/v1/models/%20/manifest"):
+        r = httpx.get(srv.url + path, headers=good)
+        assert r.status_code == 400, (path, r.text)
+        err = r.json()["error"]
+        assert set(err) == {"code", "message"} and err["code"] == "bad_request" and "integer" in err["message"]
+    r = httpx.post(f"{srv.url}/v1/models/{model_id}/manifest", headers=good)
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"

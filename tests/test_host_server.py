@@ -180,3 +180,78 @@ def test_rogue_mode_serves_without_permission(staked, tiny_base_dir, tmp_path):
         _check_attested(staked, host.url, prompt, comp.choices[0].text, oml, with_permission=False)
     finally:
         host.stop()
+
+
+def _issued(world, perm) -> int:
+    return httpx.get(f"{perm.url}/v1/hosts/{world.model_id}/{world.host.account}").json()["issued"]
+
+
+def test_tiny_temperatures_decode_greedily(served):
+    """Temperatures in (0, 1e-5] overflowed the sampler (500, and the permission was already paid for): they
+    decode greedily, and each request is charged exactly once, like any served request."""
+    world, host, perm = served
+    name, prompt = f"oml-{world.model_id}", "The king said to the people"
+    greedy = httpx.post(host.url + "/v1/completions", json={"model": name, "prompt": prompt, "max_tokens": 8})
+    assert greedy.status_code == 200, greedy.text
+    for t in (5e-324, 1e-45, 1e-38, 1e-5):
+        before = _issued(world, perm)
+        r = httpx.post(host.url + "/v1/completions",
+                       json={"model": name, "prompt": prompt, "max_tokens": 8, "temperature": t}, timeout=60)
+        assert r.status_code == 200, (t, r.text)
+        assert r.json()["choices"][0]["text"] == greedy.json()["choices"][0]["text"], t
+        assert r.json()["oml"]["permission"] and _issued(world, perm) == before + 1
+    sampled = httpx.post(host.url + "/v1/completions",
+                         json={"model": name, "prompt": prompt, "max_tokens": 8, "temperature": 1.0})
+    assert sampled.status_code == 200  # real sampling still works
+
+
+def test_refused_requests_are_never_charged(served):
+    """Every check happens before the permission is asked for: a 4xx costs the host nothing."""
+    world, host, perm = served
+    name = f"oml-{world.model_id}"
+    before = _issued(world, perm)
+    deep = b"[" * 50_000 + b"]" * 50_000
+    cases = [
+        (dict(content=deep, headers={"content-type": "application/json"}), 400, "bad_json"),
+        (dict(content=b'{"model": ' + b"[" * 100 + b"]" * 100 + b"}", headers={"content-type": "application/json"}),
+         400, "bad_json"),
+        (dict(json={"model": name, "prompt": "hi", "max_tokens": 100_000}), 400, "context_length_exceeded"),
+        (dict(json={"model": name, "prompt": "hi " * 5000}), 400, "context_length_exceeded"),
+        (dict(json={"model": name, "prompt": "hi", "temperature": 2.5}), 400, "invalid_value"),
+        (dict(json={"model": name, "prompt": "hi", "max_tokens": -1}), 400, "invalid_value"),
+    ]
+    for kw, status, code in cases:
+        for path in ("/v1/completions", "/v1/chat/completions"):
+            if path.endswith("chat/completions") and "json" in kw:  # the same request, as chat
+                body = dict(kw["json"])
+                kw = dict(json=body | {"messages": [{"role": "user", "content": body.pop("prompt")}]})
+            r = httpx.post(host.url + path, **kw)
+            assert r.status_code == status, (code, r.text[:300])
+            err = r.json()["error"]
+            assert err["code"] == code and err["message"] and len(r.content) < 2000, r.text[:300]
+    assert _issued(world, perm) == before
+
+
+def test_max_tokens_limit_is_the_context_left_by_the_prompt(served, tiny_base_dir):
+    """The limit is the model's context minus the prompt (the old fixed 512 never fit a 512-token model); the
+    400 says what the maximum is for this prompt, and that maximum is served."""
+    import json
+
+    world, host, _ = served
+    context = json.loads((tiny_base_dir / "config.json").read_text())["max_position_embeddings"]
+    name, prompt = f"oml-{world.model_id}", "word " * (context - 20)
+    probe = httpx.post(host.url + "/v1/completions", json={"model": name, "prompt": prompt, "max_tokens": 1})
+    assert probe.status_code == 200, probe.text
+    room = context - probe.json()["usage"]["prompt_tokens"]
+    assert 1 <= room < 40
+    r = httpx.post(host.url + "/v1/completions", json={"model": name, "prompt": prompt, "max_tokens": room + 1})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+    msg = r.json()["error"]["message"]
+    assert f"at most {room} for this prompt" in msg and f"context is {context} tokens" in msg, msg
+    for body in ({"max_tokens": room}, {}):  # the maximum, and the default (16) shortened to what fits
+        r = httpx.post(host.url + "/v1/completions", json={"model": name, "prompt": prompt, **body}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert 1 <= r.json()["usage"]["completion_tokens"] <= min(room, 16 if not body else room)
+    chat = httpx.post(host.url + "/v1/chat/completions", json={
+        "model": name, "messages": [{"role": "user", "content": prompt}], "max_tokens": room + 1})
+    assert chat.status_code == 400 and f"at most {room} for this prompt" in chat.json()["error"]["message"]

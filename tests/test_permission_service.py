@@ -82,6 +82,8 @@ def _cases(w):
     h2 = w.host2.signer
     return [
         ("malformed json", b'{"model_id": 1,', 400, "bad_json"),
+        ("json nested 50,000 levels", b"[" * 50_000 + b"]" * 50_000, 400, "bad_json"),
+        ("json nested 100 levels", b'{"model_id": ' + b"[" * 100 + b"]" * 100 + b"}", 400, "bad_json"),
         ("not an object", b"[1, 2]", 400, "bad_request"),
         ("missing seq", {k: v for k, v in ok().items() if k != "seq"}, 400, "bad_request"),
         ("model_id as string", ok(model_id=str(mid)), 400, "bad_request"),

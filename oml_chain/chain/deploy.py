@@ -54,13 +54,13 @@ def load_deployment(chain_id: int, path: str | Path | None = None, name: str = "
     """The address of `name` on `chain_id` recorded in the deployments JSON."""
     path = Path(path or DEFAULT_DEPLOYMENTS)
     if not path.is_file():
-        raise DeploymentNotFound(f"no deployments file at {path}; deploy first (`ape run deploy` or "
-                                 "`oml chain deploy`), or pass the contract address")
+        raise DeploymentNotFound(f"no deployments file at {path}; deploy first (`oml deploy`, or `make deploy` / "
+                                 "`ape run deploy`), or pass its path with --deployments")
     try:
         entry = json.loads(path.read_text()).get(str(chain_id))
     except ValueError as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc}); fix or delete it and deploy again") from exc
     if not entry or name not in entry:
         raise DeploymentNotFound(f"{path} records no {name} on chain {chain_id}; deploy to this chain first "
-                                 "or pass the contract address")
+                                 "(`oml deploy`), or pass the deployments file of this chain with --deployments")
     return to_checksum_address(entry[name])

@@ -139,13 +139,15 @@ class Registration:
 
 def model_params(model_dir: str | Path, fingerprint_file: str | Path, owner: str,
                  opts: RegistrationOptions) -> ModelParams:
-    """ModelParams for this model directory and fingerprint file."""
-    from fingerprinting.models import weights_hash
+    """ModelParams for this model directory and fingerprint file (ModelLoadError when the directory holds no
+    loadable model: config.json and weight files at its top, as hosts load it)."""
+    from fingerprinting.models import check_model_dir, weights_hash
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ConfigError(f"model directory {model_dir} does not exist; pass the fingerprinted model directory "
                           "(the `model/` written by `oml fingerprint embed`)")
+    check_model_dir(model_dir)
     fps = commit_fingerprints(fingerprint_file)
     return ModelParams(
         weights_hash=bytes.fromhex(weights_hash(model_dir)[2:]),

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from .options import (STATE_DIR, Phase, chain_options, client, connect, echo_json, fmt_eth, normalize_key,
-                          oml_command, open_chain, parse_eth)
+from .options import (STATE_DIR, Phase, chain_options, client, connect, echo_json, fmt_eth, normalize_address,
+                      normalize_key, oml_command, open_chain, parse_eth)
 from ..chain.errors import ConfigError
 
 ANVIL_STATE = STATE_DIR / "anvil.json"
@@ -33,12 +33,14 @@ def chain():
 def chain_up(port: int, chain_id: int, block_time: float | None):
     """Start anvil; its pid and URL go to .oml/anvil.json (stop it with `oml chain down`)."""
     from ..chain.anvil import DEV_KEYS, start_anvil
+    from ..services.validation import check_port_free
 
     if ANVIL_STATE.is_file():
         state = json.loads(ANVIL_STATE.read_text())
         if _alive(state.get("pid")):
             raise ConfigError(f"a chain started by `oml chain up` is already running at {state['url']} "
                               f"(pid {state['pid']}); stop it with `oml chain down`")
+    check_port_free("oml chain up", "127.0.0.1", port)  # else a node already there would pass for ours
     STATE_DIR.mkdir(exist_ok=True)
     node = start_anvil(port=port, chain_id=chain_id, block_time=block_time, log_path=str(STATE_DIR / "anvil.log"))
     ANVIL_STATE.write_text(json.dumps({"pid": node.process.pid, "url": node.url, "chain_id": chain_id}) + "\n")
@@ -83,10 +85,11 @@ def deploy(rpc_url: str, deployments: Path, key: str):
     """Compile and deploy the OML contract; record it in the deployments JSON."""
     from ..chain.deploy import deploy_oml
 
-    say = Phase()
+    key = normalize_key(key)
     w3 = connect(rpc_url)
+    say = Phase()
     say("compiling contracts (cached after the first run)")
-    address = deploy_oml(w3, normalize_key(key), deployments)
+    address = deploy_oml(w3, key, deployments)
     say("deployed")
     click.echo(f"OML deployed at {address} on chain {w3.eth.chain_id}; recorded in {deployments}")
 
@@ -127,18 +130,22 @@ def model():
 def model_register(rpc_url, deployments, key, model_dir, fp_file, price, signer, min_stake, slash_bps,
                    prover_share_bps, unbonding_delay, notice_period, recipient, metadata_uri, out):
     """Register a fingerprinted model: weights hash, fingerprint Merkle root, price and rules."""
+    from fingerprinting.modeldir import check_model_dir
+
     from ..chain.registration import RegistrationOptions, parse_duration, register_model
     from ..chain.roles import OwnerClient
 
+    check_model_dir(model_dir)  # before anything else: a directory with no model must never reach the chain
     say = Phase()
-    c = open_chain(rpc_url, deployments)
-    owner = client(OwnerClient, c, key)
-    opts = RegistrationOptions(price_per_query=parse_eth(price, "--price"), permission_signer=signer,
+    opts = RegistrationOptions(price_per_query=parse_eth(price, "--price"),
+                               permission_signer=normalize_address(signer, "--signer"),
                                min_host_stake=parse_eth(min_stake, "--min-stake"), slash_bps=slash_bps,
                                prover_share_bps=prover_share_bps,
                                unbonding_delay=parse_duration(unbonding_delay, "--unbonding-delay"),
-                               revenue_recipient=recipient, metadata_uri=metadata_uri,
+                               revenue_recipient=normalize_address(recipient, "--recipient"), metadata_uri=metadata_uri,
                                notice_period=parse_duration(notice_period, "--notice-period"))
+    c = open_chain(rpc_url, deployments)
+    owner = client(OwnerClient, c, key)
     say(f"hashing {model_dir} and committing to {fp_file}")
     reg = register_model(owner, model_dir, fp_file, opts, out)
     say("registered")

@@ -26,6 +26,7 @@ def distribute_serve(rpc_url, deployments, models, bind, port, log_level):
     """Serve model files to hosts whose signed request matches an active stake."""
     from ..chain.errors import ConfigError
     from ..services.distribution.server import DistributionConfig, run
+    from ..services.validation import check_port_free
 
     mapping = {}
     for m in models:
@@ -34,6 +35,8 @@ def distribute_serve(rpc_url, deployments, models, bind, port, log_level):
             raise ConfigError(f"--model must be MODEL_ID=DIR with an existing directory, got {m!r}")
         mapping[int(mid)] = Path(path)
     c = open_chain(rpc_url, deployments)
+    cfg = DistributionConfig(models={k: str(v) for k, v in mapping.items()}, rpc_url=rpc_url, oml_address=c.address,
+                             host=bind, port=port, log_level=log_level)
+    check_port_free("the distribution server", bind, port)
     click.echo(f"distribution server on http://{bind}:{port} for models {sorted(mapping)}", err=True)
-    run(DistributionConfig(models={k: str(v) for k, v in mapping.items()}, rpc_url=rpc_url, oml_address=c.address,
-                           host=bind, port=port, log_level=log_level))
+    run(cfg)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .options import Phase, chain_options, client, fmt_eth, normalize_key, oml_command, open_chain, parse_eth
+from .options import (Phase, chain_options, client, fmt_eth, normalize_address, normalize_key, oml_command,
+                      open_chain, parse_eth)
 
 
 @click.group()
@@ -18,7 +19,8 @@ def _host_client(rpc_url, deployments, key, attestation_key=None):
     from ..chain.roles import HostClient
 
     c = open_chain(rpc_url, deployments)
-    return client(HostClient, c, key, attestation_key=normalize_key(attestation_key) if attestation_key else None)
+    return client(HostClient, c, key, attestation_key=normalize_key(attestation_key, "--attestation-key")
+                  if attestation_key else None)
 
 
 @host.command("stake")
@@ -30,8 +32,10 @@ def _host_client(rpc_url, deployments, key, attestation_key=None):
 @oml_command
 def stake(rpc_url, deployments, key, model_id, amount, endpoint, attestation_signer):
     """Stake (or top up) on a model, naming the attestation signer and endpoint."""
+    amount_wei = parse_eth(amount, "--amount")
+    attestation_signer = normalize_address(attestation_signer, "--attestation-signer")
     h = _host_client(rpc_url, deployments, key)
-    tx = h.stake(model_id, parse_eth(amount, "--amount"), endpoint, attestation_signer)
+    tx = h.stake(model_id, amount_wei, endpoint, attestation_signer)
     total = tx.event("HostStaked").args["totalStake"]
     click.echo(f"staked on model {model_id}: total {fmt_eth(total)} (block {tx.block_number})")
 
@@ -113,16 +117,19 @@ def serve(rpc_url, deployments, key, model_id, model_dir, permission_url, attest
           no_permission, log_level):
     """Serve the model over an OpenAI-compatible API with per-query permissions and attestations."""
     from ..services.host import HostConfig, run
+    from ..services.host.app import check_startup
 
     c = open_chain(rpc_url, deployments)
     state_db = state_db or Path(".oml") / f"host-{model_id}-{port}.db"
-    Path(state_db).parent.mkdir(parents=True, exist_ok=True)
     key = normalize_key(key)
     cfg = HostConfig(model_dir=str(model_dir), model_id=model_id, host_key=key,
-                     attestation_key=normalize_key(attestation_key) if attestation_key else key, rpc_url=rpc_url,
+                     attestation_key=normalize_key(attestation_key, "--attestation-key") if attestation_key else key,
+                     rpc_url=rpc_url,
                      oml_address=c.address, permission_url=None if no_permission else permission_url,
                      state_path=str(state_db), no_permission=no_permission, host=bind, port=port,
                      log_level=log_level)
+    check_startup(cfg)  # port free, a model in --model-dir, --model-id registered: one line each, before loading
+    Path(state_db).parent.mkdir(parents=True, exist_ok=True)
     mode = "WITHOUT permissions (rogue; slashable)" if no_permission else f"with permissions from {permission_url}"
     click.echo(f"serving model {model_id} from {model_dir} on http://{bind}:{port} {mode}", err=True)
     run(cfg)

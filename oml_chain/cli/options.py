@@ -2,8 +2,11 @@
 
 `--rpc-url` (env OML_RPC_URL), `--deployments`, `--key` (env OML_PRIVATE_KEY;
 never echoed), `--model-id`, `--debug`. `oml_command` wraps a command so that
-every OMLError / FingerprintError ends the process with exit status 1 and one
-line on stderr (the traceback only with --debug or OML_DEBUG=1).
+every error ends the process with exit status 1 and one line on stderr (the
+traceback only with --debug or OML_DEBUG=1): OMLError / FingerprintError with
+their own message, a node's refusal (web3 RPC error) with what to do, anything
+else as an unexpected error. Click's own usage errors (a missing or malformed
+option) keep click's usage format and exit status 2.
 """
 
 from __future__ import annotations
@@ -72,17 +75,63 @@ def chain_options(key: bool | None = True, model: bool | None = None):
     return deco
 
 
+class OneLineError(click.ClickException):
+    """A ClickException (exit status 1) whose message is printed on one line, whatever it holds."""
+
+    def format_message(self) -> str:
+        return " ".join(str(self.message).split())
+
+
+def _rpc_message(exc: Exception) -> str:
+    """The node's own words from a web3 RPC error."""
+    resp = getattr(exc, "rpc_response", None)
+    err = resp.get("error") if isinstance(resp, dict) else None
+    if isinstance(err, dict) and err.get("message"):
+        return str(err["message"])
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _signing_address(key: Any) -> str:
+    try:
+        from eth_account import Account
+
+        return Account.from_key(normalize_key(key)).address
+    except Exception:  # noqa: BLE001 - only for the message
+        return "the --key account"
+
+
+def explain_error(exc: BaseException, key: Any = None) -> str:
+    """One line saying what failed and what to do, for any exception a command lets out."""
+    from web3.exceptions import Web3Exception, Web3RPCError
+
+    if isinstance(exc, (OMLError, _fp_error())):
+        return f"{exc.__class__.__name__}: {exc}"
+    if isinstance(exc, Web3RPCError):
+        msg = _rpc_message(exc)
+        if "insufficient funds" in msg.lower():
+            who = _signing_address(key) if key else "the sending account"
+            return (f"InsufficientFunds: {who} cannot pay for this transaction ({msg}); send it ETH for the "
+                    "amount plus gas, lower the amount, or use a funded key (--key / OML_PRIVATE_KEY)")
+        return f"NodeRejected: the node refused the request: {msg}; check the arguments and the account's balance"
+    if isinstance(exc, Web3Exception):
+        return f"Web3Error: {exc}; check the RPC URL (--rpc-url) and the arguments"
+    return (f"unexpected error {exc.__class__.__name__}: {exc}; rerun with --debug for the traceback and report "
+            "it if the arguments look right")
+
+
 def oml_command(f: Callable) -> Callable:
-    """Add --debug and turn library errors into one clean line and exit status 1."""
+    """Add --debug and turn every error into one clean line and exit status 1 (see the module docstring)."""
     @debug_option
     @functools.wraps(f)
     def wrapper(*args, debug: bool = False, **kwargs):
         try:
             return f(*args, **kwargs)
-        except (OMLError, _fp_error()) as exc:
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
             if debug:
                 raise
-            raise click.ClickException(f"{exc.__class__.__name__}: {exc}") from exc
+            raise OneLineError(explain_error(exc, kwargs.get("key"))) from exc
     return wrapper
 
 
@@ -123,13 +172,31 @@ def client(cls, chain: Chain, key: str | None, **kw):
     return cls(chain.w3, chain.address, key, **kw)
 
 
-def normalize_key(key: str) -> str:
+def normalize_key(key: str, option: str = "--key") -> str:
+    """`0x` + 64 hex digits of a usable secp256k1 private key, or ConfigError naming `option`."""
+    from ..services.validation import is_valid_key_scalar
+
     k = key.strip()
     body = k[2:] if k.startswith("0x") else k
     if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
-        raise ConfigError("--key must be a hex private key (64 hex digits, 0x optional); "
+        raise ConfigError(f"{option} must be a hex private key (64 hex digits, 0x optional); "
                           "set it with --key or OML_PRIVATE_KEY")
+    if not is_valid_key_scalar(body):
+        raise ConfigError(f"{option} is not a usable private key (zero, or not below the secp256k1 group order); "
+                          "pass the 32-byte key of a real account")
     return "0x" + body
+
+
+def normalize_address(value: str | None, option: str) -> str | None:
+    """A checksummed address (None stays None), or ConfigError naming `option`."""
+    if value is None:
+        return None
+    from eth_utils import is_address, to_checksum_address
+
+    v = value.strip()
+    if not is_address(v):
+        raise ConfigError(f"{option} must be a 0x-address (40 hex digits), got {value!r}")
+    return to_checksum_address(v)
 
 
 def parse_eth(value: str, name: str) -> int:

@@ -31,7 +31,10 @@ def permission_serve(rpc_url, deployments, key, db, bind, port, settle_interval,
     """
     from ..services.permission import PermissionConfig, run
 
+    from ..services.validation import check_port_free
+
     c = open_chain(rpc_url, deployments)
+    check_port_free("the permission service", bind, port)
     cfg = PermissionConfig(rpc_url=rpc_url, oml_address=c.address, signer_key=normalize_key(key), db_path=str(db),
                            settle_interval=settle_interval, host=bind, port=port, log_level=log_level)
     Path(db).parent.mkdir(parents=True, exist_ok=True)

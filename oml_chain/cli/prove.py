@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from .options import STATE_DIR, chain_options, echo_json, fmt_eth, normalize_key, oml_command, open_chain, setup_logging
+from .options import (STATE_DIR, chain_options, echo_json, fmt_eth, normalize_address, normalize_key, oml_command,
+                      open_chain, setup_logging)
 
 
 @click.group()
@@ -50,6 +51,7 @@ def prove_once(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round
     from ..chain.errors import ConfigError
     from ..services.prover import Prover, RoundReport, Target
 
+    host_addr = normalize_address(host_addr, "--host")
     setup_logging(log_level)
     prover = Prover(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id))
     try:

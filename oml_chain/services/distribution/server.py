@@ -6,12 +6,19 @@
 Every request carries a signed, timestamped DownloadRequest (auth.py); the signer must be an active host of
 the model on chain (`isActiveHost`, cached `active_cache_s`). `GET /v1/models/{id}/manifest` lists the files
 (path, size, sha256) and the model's registered weights hash; `GET /v1/models/{id}/files/{path}` streams one
-file in 1 MiB chunks (constant memory), honouring a single `Range` (206 / 416). Dotfiles and fingerprint
-files (`oml-fingerprints` JSON Lines, the owner's secret) are never listed or served.
+file in 1 MiB chunks (constant memory), honouring a single `Range` (206 / 416).
+
+Only what a host needs to load the model is listed and served (`HOST_FILES`): the weight files that the
+weights hash covers (fingerprinting.models.weight_files), `config.json`, `generation_config.json` and the
+tokenizer files. Everything else in the directory stays with the owner: `oml_config.json` (the owner's local
+paths and training recipe), registration JSON, notes, and above all the fingerprint file (also refused by
+content: `oml-fingerprints` JSON Lines) and dotfiles. Errors are `{"error": {"code", "message"}}` like every
+OML service (a non-integer model id is 400 `bad_request`, never FastAPI's 422).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 import threading
@@ -21,17 +28,26 @@ from pathlib import Path
 from typing import Iterator
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 from web3 import Web3
 
 from ...chain.client import OMLContract
 from ...chain.errors import ConfigError, ContractLookupError, RPCUnavailable
-from ..validation import check_address, check_port, check_rpc_url
+from ..limits import BodyLimit
+from ..validation import check_address, check_port, check_port_free, check_rpc_url
 from .auth import MAX_SKEW_S, DownloadAuthError, verify_download_request
 
 log = logging.getLogger("oml.distribution")
 CHUNK = 1 << 20
+MAX_BODY = 16 << 10  # every route is a GET: a request body is never read, and a large one is refused (413)
+
+# Besides the weight files: the top-level files `transformers` reads to load a causal LM and its tokenizer.
+HOST_FILES = ("config.json", "generation_config.json", "*.safetensors.index.json", "pytorch_model*.bin.index.json",
+              "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+              "vocab.json", "vocab.txt", "merges.txt", "tokenizer.model", "spiece.model", "*.tiktoken",
+              "chat_template.jinja", "chat_template.json")
 
 
 @dataclass
@@ -84,24 +100,43 @@ def _is_fingerprint_file(p: Path) -> bool:
         return b"oml-fingerprints" in f.read(512)
 
 
+def _is_host_file(root: Path, p: Path, weights: set[Path]) -> bool:
+    """A file a host needs to load the model: a weight file, or a top-level config/tokenizer file."""
+    if p in weights:
+        return True
+    return p.parent == root and any(fnmatch.fnmatchcase(p.name, pat) for pat in HOST_FILES)
+
+
 class ModelFiles:
-    """The servable files of one model directory, with sha256 cached by (size, mtime)."""
+    """The servable files of one model directory (see the module docstring), with sha256 cached by (size, mtime)."""
 
     def __init__(self, root: str):
         self.root = Path(root)
         self._sha: dict[str, tuple[tuple[int, int], str]] = {}
         self._lock = threading.Lock()
 
+    def _weights(self) -> set[Path]:
+        from fingerprinting.errors import ModelLoadError
+        from fingerprinting.models import weight_files
+
+        try:
+            return set(weight_files(self.root))
+        except ModelLoadError:
+            return set()
+
+    def _servable(self, p: Path, weights: set[Path]) -> bool:
+        return (p.is_file() and not p.is_symlink() and not _is_secret(p.relative_to(self.root))
+                and _is_host_file(self.root, p, weights) and not _is_fingerprint_file(p))
+
     def listing(self) -> list[Path]:
-        files = [p for p in self.root.rglob("*") if p.is_file() and not p.is_symlink()]
-        return sorted((p for p in files if not _is_secret(p.relative_to(self.root)) and not _is_fingerprint_file(p)),
+        weights = self._weights()
+        return sorted((p for p in self.root.rglob("*") if self._servable(p, weights)),
                       key=lambda p: p.relative_to(self.root).as_posix())
 
     def resolve(self, rel: str) -> Path:
         """The file for a manifest path, or 404 (no traversal, no secrets, nothing outside the listing)."""
         p = (self.root / rel).resolve()
-        if (self.root not in p.parents or not p.is_file() or p.is_symlink()
-                or _is_secret(p.relative_to(self.root)) or _is_fingerprint_file(p)):
+        if self.root not in p.parents or not self._servable(p, self._weights()):
             raise Refused(404, "file_not_found", f"no file {rel!r} in this model; see the manifest for the paths")
         return p
 
@@ -159,6 +194,7 @@ def _stream(path: Path, start: int, length: int) -> Iterator[bytes]:
 
 def create_app(config: DistributionConfig) -> FastAPI:
     app = FastAPI(title="OML distribution", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_body=MAX_BODY)
     chain = OMLContract(Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30})), config.oml_address)
     files = {mid: ModelFiles(d) for mid, d in config.models.items()}
     active: dict[tuple[int, str], tuple[bool, float]] = {}
@@ -170,9 +206,23 @@ def create_app(config: DistributionConfig) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException):
-        return JSONResponse({"error": {"code": "not_found" if exc.status_code == 404 else "http_error",
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": {"code": code,
                                        "message": f"{request.method} {request.url.path}: {exc.detail}; see "
                                                   "GET /v1/models/{id}/manifest"}}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError):
+        where = ", ".join(".".join(str(x) for x in e.get("loc", ())[1:]) or "request" for e in exc.errors())
+        return JSONResponse({"error": {"code": "bad_request",
+                                       "message": f"{request.method} {request.url.path}: invalid {where}; the model "
+                                                  "id is a positive integer, e.g. GET /v1/models/1/manifest"}}, 400)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception):
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": {"code": "internal_error", "message": "the distribution server failed on "
+                                       "this request; see its log and retry"}}, 500)
 
     def authorize(model_id: int, request: Request) -> ModelFiles:
         if model_id not in files:
@@ -244,4 +294,5 @@ def run(config: DistributionConfig) -> None:
     import uvicorn
 
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_port_free("the distribution server", config.host, config.port)
     uvicorn.Server(uvicorn_config(config)).run()

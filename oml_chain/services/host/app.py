@@ -4,8 +4,9 @@
     run(HostConfig(model_dir=..., model_id=1, host_key=..., attestation_key=..., rpc_url=..., oml_address=...,
                    permission_url="http://127.0.0.1:8700"))
 
-Per request: parse → query q → [σ(q) from the permission service ‖ batched generation] → attestation →
-response. The permission is requested concurrently with generation (its round trip hides behind the model)
+Per request: parse and validate (body, JSON, fields, prompt length and max_tokens: every refusal happens
+here, before anything is charged) → query q → [σ(q) from the permission service ‖ batched generation] →
+attestation → response. The permission is requested concurrently with generation (its round trip hides behind the model)
 and the response is released only once σ(q) is held; a refused permission discards the generated text and
 answers the error (402 escrow_insufficient, …). Endpoints and fields: oml_chain/services/README.md.
 """
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import types
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,15 @@ from ...chain.client import OMLContract
 from ...chain.eip712 import Signer, text_hash
 from ...chain.errors import OMLError
 from ...chain.roles import HostClient
+from ..limits import BodyLimit, JSONBodyError, parse_json
 from ..permission import PermissionClient, PermissionServiceError, chain_price
+from ..validation import check_port_free
 from .attest import OMLGate
 from .config import HostConfig
 from .guard import ReceiptGuard
 from .engine import GenerationEngine, PromptTooLong
-from .openai_api import BadRequest, chat_body, completion_body, parse_chat, parse_completion
+from .openai_api import (BadRequest, chat_body, completion_body, parse_chat, parse_completion,
+                         resolve_max_tokens)
 
 log = logging.getLogger("oml.host")
 MAX_BODY = 1 << 20
@@ -43,14 +47,19 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def create_app(config: HostConfig) -> FastAPI:
-    """The ASGI app; the model loads, and the chain is read, in the lifespan (before serving)."""
+def create_app(config: HostConfig, started: Any = None) -> FastAPI:
+    """The ASGI app; the model loads, and the chain is read, in the lifespan (before serving), unless `started`
+    already holds what `_start` sets up (`run()` does that first, so a startup error is one clear exception)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         st = app.state
         st.config = config
-        await asyncio.to_thread(_start, st, config)
+        if started is not None:
+            for name, value in vars(started).items():
+                setattr(st, name, value)
+        else:
+            await asyncio.to_thread(_start, st, config)
         guard_task = asyncio.create_task(st.guard.run()) if st.guard is not None else None
         try:
             yield
@@ -63,6 +72,7 @@ def create_app(config: HostConfig) -> FastAPI:
                 await st.permissions.aclose()
 
     app = FastAPI(title="OML host", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_body=MAX_BODY, render=lambda code, msg: BadRequest(413, code, msg).body())
 
     @app.exception_handler(BadRequest)
     async def on_bad(request: Request, exc: BadRequest):
@@ -105,15 +115,13 @@ def create_app(config: HostConfig) -> FastAPI:
     @app.post("/v1/completions")
     async def completions(request: Request):
         st = request.app.state
-        parsed = parse_completion(await _json(request), config.model_name, config.default_max_tokens,
-                                  config.max_tokens_limit)
+        parsed = parse_completion(await _json(request), config.model_name)
         return await _serve(st, parsed, completion_body)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         st = request.app.state
-        parsed = parse_chat(await _json(request), config.model_name, config.default_max_tokens,
-                            config.max_tokens_limit, st.engine.tokenizer)
+        parsed = parse_chat(await _json(request), config.model_name, st.engine.tokenizer)
         return await _serve(st, parsed, chat_body)
 
     return app
@@ -157,14 +165,11 @@ def _start(st: Any, config: HostConfig) -> None:
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadRequest(413, "body_too_large", f"the body is {len(raw)} bytes; the limit is {MAX_BODY}")
+    """The request's JSON (the BodyLimit middleware has already refused a body over MAX_BODY)."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, "bad_json", f"the body is not valid JSON ({exc}); send Content-Type: "
-                         "application/json with a JSON object") from None
+        return parse_json(await request.body())
+    except JSONBodyError as exc:
+        raise BadRequest(400, "bad_json", exc.message) from None
 
 
 async def _serve(st: Any, parsed, shape) -> JSONResponse:
@@ -172,10 +177,13 @@ async def _serve(st: Any, parsed, shape) -> JSONResponse:
     gate: OMLGate = st.gate
     query_hash = text_hash(parsed.query)  # once: the permission and the attestation both sign it
     ids = engine.encode(parsed.query, add_special_tokens=not parsed.templated)
+    max_tokens = resolve_max_tokens(parsed.max_tokens, len(ids), engine.context, st.config.max_tokens_limit,
+                                    st.config.default_max_tokens)
     try:
-        fut = engine.submit(ids, parsed.max_tokens, parsed.temperature, parsed.top_p, parsed.stop)
+        fut = engine.submit(ids, max_tokens, parsed.temperature, parsed.top_p, parsed.stop)
     except PromptTooLong as exc:
         raise BadRequest(400, "context_length_exceeded", str(exc)) from None
+    # every check is behind us: only now is a permission (and so a fee) asked for
     permit = asyncio.ensure_future(gate.permit(query_hash)) if not gate.rogue else None
     try:
         completion = await asyncio.wrap_future(fut)
@@ -202,18 +210,37 @@ async def _serve(st: Any, parsed, shape) -> JSONResponse:
     return JSONResponse(body, headers=att.headers())
 
 
-def uvicorn_config(config: HostConfig, **overrides):
+def uvicorn_config(config: HostConfig, started: Any = None, **overrides):
     import uvicorn
 
     kw = dict(host=config.host, port=config.port, log_level=config.log_level, access_log=False, lifespan="on",
               timeout_graceful_shutdown=10)
     kw.update(overrides)
-    return uvicorn.Config(create_app(config), **kw)
+    return uvicorn.Config(create_app(config, started), **kw)
+
+
+def check_startup(config: HostConfig) -> None:
+    """The cheap checks before anything loads, each an OMLError/ModelLoadError of one line: the port is free,
+    a local model directory holds a model, the model id is registered on chain."""
+    from fingerprinting.modeldir import check_model_dir
+
+    check_port_free("the host server", config.host, config.port)
+    if Path(config.model_dir).exists():
+        check_model_dir(config.model_dir)
+    chain = OMLContract(Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30})), config.oml_address)
+    chain.get_model(config.model_id)  # ModelNotFound (one line, with what to do) for an unknown id
 
 
 def run(config: HostConfig) -> None:
-    """Serve until SIGINT/SIGTERM."""
+    """Check, load the model and read the chain, then serve until SIGINT/SIGTERM. A startup failure raises
+    here (OMLError / ModelLoadError) before the server starts, never as a traceback from inside uvicorn."""
     import uvicorn
 
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.Server(uvicorn_config(config)).run()
+    check_startup(config)
+    started = types.SimpleNamespace()
+    _start(started, config)
+    try:
+        uvicorn.Server(uvicorn_config(config, started)).run()
+    finally:
+        started.engine.close()

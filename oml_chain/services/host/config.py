@@ -40,8 +40,11 @@ class HostConfig:
                                                                           "(default: oml-<model_id>)"})
     max_batch: int = field(default=8, metadata={"help": "most requests in one batched generate call"})
     batch_wait_ms: float = field(default=5.0, metadata={"help": "how long the engine waits to fill a batch"})
-    default_max_tokens: int = field(default=16, metadata={"help": "max_tokens when a request gives none"})
-    max_tokens_limit: int = field(default=512, metadata={"help": "largest max_tokens a request may ask for"})
+    default_max_tokens: int = field(default=16, metadata={"help": "max_tokens when a request gives none "
+                                                                  "(shortened when the prompt leaves less room)"})
+    max_tokens_limit: int | None = field(default=None, metadata={"help": "the host's own cap on max_tokens (default: "
+                                                                         "none; a request may always ask for at most "
+                                                                         "the model's context minus its prompt)"})
     device: str | None = field(default=None, metadata={"help": "torch device (default: cuda if visible, else cpu)"})
     torch_threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
     host: str = field(default="127.0.0.1", metadata={"help": "interface to listen on"})
@@ -68,9 +71,11 @@ class HostConfig:
             raise ConfigError(f"HostConfig.permission_url must be an http(s):// URL, got {self.permission_url!r}")
         if not isinstance(self.auto_deposit_wei, int) or self.auto_deposit_wei < 0:
             raise ConfigError(f"HostConfig.auto_deposit_wei must be wei ≥ 0, got {self.auto_deposit_wei!r}")
-        for name in ("max_batch", "default_max_tokens", "max_tokens_limit"):
+        for name in ("max_batch", "default_max_tokens"):
             check_positive_int(owner, name, getattr(self, name))
-        if self.default_max_tokens > self.max_tokens_limit:
+        if self.max_tokens_limit is not None:
+            check_positive_int(owner, "max_tokens_limit", self.max_tokens_limit)
+        if self.max_tokens_limit is not None and self.default_max_tokens > self.max_tokens_limit:
             raise ConfigError("HostConfig.default_max_tokens must not exceed max_tokens_limit")
         if not isinstance(self.batch_wait_ms, (int, float)) or self.batch_wait_ms < 0:
             raise ConfigError(f"HostConfig.batch_wait_ms must be ≥ 0, got {self.batch_wait_ms!r}")

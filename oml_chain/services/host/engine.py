@@ -2,7 +2,8 @@
 
 A worker thread takes the first queued request, waits up to `batch_wait_ms` for more with the same sampling
 settings (up to `max_batch`), and runs one `model.generate` over the whole batch: prompts left padded,
-greedy when temperature is 0, else sampled; `max_new_tokens` is the batch's largest `max_tokens` and each row
+greedy when temperature is at most `GREEDY_TEMPERATURE` (1e-5: dividing logits by a smaller temperature overflows
+to inf/NaN and sampling crashes, and any temperature that small samples the greedy token anyway), else sampled; `max_new_tokens` is the batch's largest `max_tokens` and each row
 is cut back to its own. The text returned is the decoded continuation (`skip_special_tokens=True`, no
 tokenization-space cleanup), cut at the first stop sequence: exactly the string the host attests and that a
 fingerprint check compares with `startswith` (fingerprinting/check.py).
@@ -24,6 +25,8 @@ from transformers import GenerationConfig
 from ...chain.errors import ConfigError, OMLError
 
 log = logging.getLogger("oml.host.engine")
+
+GREEDY_TEMPERATURE = 1e-5  # temperatures ≤ this decode greedily (see the module docstring)
 
 
 class EngineError(OMLError, RuntimeError):
@@ -53,7 +56,7 @@ class _Request:
 
     @property
     def sampling(self) -> tuple[float, float]:
-        return (self.temperature, self.top_p) if self.temperature > 0 else (0.0, 1.0)
+        return (self.temperature, self.top_p) if self.temperature > GREEDY_TEMPERATURE else (0.0, 1.0)
 
 
 class GenerationEngine:

@@ -5,6 +5,10 @@ prompt text rendered from the messages: with the tokenizer's chat template when 
 contents joined by a blank line ("\\n\\n") in order — so a single user message is its content exactly (a
 fingerprint key sent through chat is the same query as through completions) and a system prompt followed by
 a user message is "system\\n\\nuser", the shape of the fingerprinting templates.
+
+`max_tokens` is checked once the prompt is tokenized (`resolve_max_tokens`): it may be at most the model's
+context minus the prompt's tokens (and the host's own cap, if it sets one); without it a request gets the
+host's default, shortened to what fits. `temperature` in [0, 2]: at most 1e-5 decodes greedily (engine.py).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class BadRequest(Exception):
 @dataclass
 class ParsedRequest:
     query: str
-    max_tokens: int
+    max_tokens: int | None  # None: the host's default (resolve_max_tokens)
     temperature: float
     top_p: float
     stop: tuple[str, ...]
@@ -43,16 +47,22 @@ class ParsedRequest:
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
+def _show(v: Any) -> str:
+    """A client's value quoted in a message, cut short (a request may be up to the body limit)."""
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _number(body: dict, name: str, default: float, lo: float, hi: float) -> float:
     v = body.get(name)
     if v is None:
         return default
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-        raise BadRequest(400, "invalid_value", f"`{name}` must be a number in [{lo}, {hi}], got {v!r}", name)
+        raise BadRequest(400, "invalid_value", f"`{name}` must be a number in [{lo}, {hi}], got {_show(v)}", name)
     return float(v)
 
 
-def _common(body: Any, model_name: str, default_max: int, limit: int, chat: bool) -> dict:
+def _common(body: Any, model_name: str, chat: bool) -> dict:
     if not isinstance(body, dict):
         raise BadRequest(400, "invalid_request", "the body must be a JSON object")
     if body.get("stream"):
@@ -62,15 +72,16 @@ def _common(body: Any, model_name: str, default_max: int, limit: int, chat: bool
     if not isinstance(model, str) or not model:
         raise BadRequest(400, "missing_model", f"`model` is required; this host serves {model_name!r}", "model")
     if model != model_name:
-        raise BadRequest(404, "model_not_found", f"this host serves {model_name!r}, not {model!r}; see GET "
+        raise BadRequest(404, "model_not_found", f"this host serves {model_name!r}, not {_show(model)}; see GET "
                          "/v1/models", "model")
     n = body.get("n", 1)
     if n != 1:
-        raise BadRequest(400, "invalid_value", f"`n` must be 1 (one attested choice per request), got {n!r}", "n")
+        raise BadRequest(400, "invalid_value", f"`n` must be 1 (one attested choice per request), got {_show(n)}",
+                         "n")
     names = ("max_completion_tokens", "max_tokens") if chat else ("max_tokens",)
-    mt = next((body[k] for k in names if body.get(k) is not None), default_max)
-    if isinstance(mt, bool) or not isinstance(mt, int) or not 1 <= mt <= limit:
-        raise BadRequest(400, "invalid_value", f"`max_tokens` must be an integer in [1, {limit}], got {mt!r}",
+    mt = next((body[k] for k in names if body.get(k) is not None), None)
+    if mt is not None and (isinstance(mt, bool) or not isinstance(mt, int) or mt < 1):
+        raise BadRequest(400, "invalid_value", f"`max_tokens` must be a positive integer, got {_show(mt)}",
                          "max_tokens")
     stop = body.get("stop")
     if stop is None:
@@ -85,8 +96,33 @@ def _common(body: Any, model_name: str, default_max: int, limit: int, chat: bool
                 top_p=_number(body, "top_p", 1.0, 1e-6, 1.0), stop=stops)
 
 
-def parse_completion(body: Any, model_name: str, default_max: int, limit: int) -> ParsedRequest:
-    common = _common(body, model_name, default_max, limit, chat=False)
+def resolve_max_tokens(requested: int | None, prompt_tokens: int, context: int, cap: int | None,
+                       default: int) -> int:
+    """The max_tokens a request gets: at most the model's `context` (0 = unknown) minus the prompt's tokens, and
+    at most the host's `cap` (None = no cap of its own); `requested` None takes `default`, shortened to fit.
+    A BadRequest saying what the maximum is for this prompt otherwise."""
+    room = context - prompt_tokens if context else None
+    if room is not None and room < 1:
+        raise BadRequest(400, "context_length_exceeded", f"the prompt has {prompt_tokens} tokens but the model's "
+                         f"context is {context} tokens, which leaves no room for a completion; shorten the prompt",
+                         "prompt")
+    limits = [x for x in (room, cap) if x is not None]
+    allowed = min(limits) if limits else None
+    if requested is None:
+        return default if allowed is None else min(default, allowed)
+    if allowed is not None and requested > allowed:
+        if allowed == room:
+            raise BadRequest(400, "context_length_exceeded", f"`max_tokens` is at most {allowed} for this prompt "
+                             f"(the model's context is {context} tokens and the prompt takes {prompt_tokens}); "
+                             f"got {requested}: lower max_tokens or shorten the prompt", "max_tokens")
+        raise BadRequest(400, "invalid_value", f"`max_tokens` is at most {allowed} on this host (its cap; this "
+                         f"prompt would leave room for {room if room is not None else 'more'}); got {requested}",
+                         "max_tokens")
+    return requested
+
+
+def parse_completion(body: Any, model_name: str) -> ParsedRequest:
+    common = _common(body, model_name, chat=False)
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
@@ -107,8 +143,8 @@ def _content(msg: dict, i: int) -> str:
                      "messages")
 
 
-def parse_chat(body: Any, model_name: str, default_max: int, limit: int, tokenizer: Any) -> ParsedRequest:
-    common = _common(body, model_name, default_max, limit, chat=True)
+def parse_chat(body: Any, model_name: str, tokenizer: Any) -> ParsedRequest:
+    common = _common(body, model_name, chat=True)
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
         raise BadRequest(400, "missing_messages", "`messages` is required: a non-empty list of "

@@ -25,6 +25,8 @@ from web3 import Web3
 from ...chain.eip712 import Domain, Signer
 from ...chain.errors import RPCUnavailable
 from ...chain.roles import PermissionSignerClient
+from ..limits import BodyLimit, JSONBodyError, parse_json
+from ..validation import check_port_free
 from .chain import ChainView, settle_all
 from .config import PermissionConfig
 from .errors import ModelUnknown, PermissionRequestInvalid, PermissionServiceError, PermissionServiceUnavailable
@@ -46,18 +48,11 @@ def _error(exc: PermissionServiceError) -> Response:
 
 
 async def _json_body(request: Request) -> Any:
-    size = request.headers.get("content-length")
-    if size is not None and size.isdigit() and int(size) > MAX_BODY:
-        raise PermissionRequestInvalid("body_too_large", f"the body is {size} bytes; the limit is {MAX_BODY}", 413)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise PermissionRequestInvalid("body_too_large", f"the body is {len(raw)} bytes; the limit is {MAX_BODY}",
-                                       413)
+    """The request's JSON (the BodyLimit middleware has already refused a body over MAX_BODY)."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PermissionRequestInvalid("bad_json", f"the body is not valid JSON ({exc}); send "
-                                       "Content-Type: application/json with a JSON object") from None
+        return parse_json(await request.body())
+    except JSONBodyError as exc:
+        raise PermissionRequestInvalid("bad_json", exc.message) from None
 
 
 class _Settler:
@@ -175,6 +170,7 @@ def create_app(config: PermissionConfig) -> Starlette:
     handlers = {PermissionServiceError: on_service_error, RPCUnavailable: on_rpc_down, HTTPException: on_http,
                 Exception: on_crash}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.add_middleware(BodyLimit, max_body=MAX_BODY)
     app.state.oml = state
     return app
 
@@ -193,4 +189,5 @@ def run(config: PermissionConfig) -> None:
     import uvicorn
 
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_port_free("the permission service", config.host, config.port)
     uvicorn.Server(uvicorn_config(config)).run()
