@@ -61,6 +61,7 @@ def test_register_refuses_out_of_range_terms_in_one_line(world, cli, tmp_path, a
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "model.safetensors").write_bytes(b"weights")
+    (model_dir / "config.json").write_text('{"model_type": "llama"}')  # what `oml model register` checks for
     fps = save_fingerprints(tmp_path / "fps.jsonl", world.fingerprints)
     before = world.owner.model_count()
     code, out = cli("model", "register", "--model-dir", str(model_dir), "--fingerprints", str(fps), *args,
@@ -73,6 +74,7 @@ def test_register_with_notice_period_and_status(world, cli, tmp_path):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "model.safetensors").write_bytes(b"weights")
+    (model_dir / "config.json").write_text('{"model_type": "llama"}')  # what `oml model register` checks for
     fps = save_fingerprints(tmp_path / "fps.jsonl", world.fingerprints)
     code, out = cli("model", "register", "--model-dir", str(model_dir), "--fingerprints", str(fps),
                     "--notice-period", "2h", "--unbonding-delay", "2d", "--prover-share-bps", "5000",

@@ -76,3 +76,31 @@ def test_unrecorded_permission_cannot_be_defended(served, tmp_path):
             defend_dispute(c.receipts, h, mid, 1)
         with pytest.raises(OMLError, match="no open dispute"):
             defend_dispute(c.receipts, h, mid, 2)
+
+
+def test_cli_records_receipts_and_defends(served, tmp_path):
+    """`oml host receipts --record` and `oml host defend` drive the same library from the command line."""
+    from click.testing import CliRunner
+
+    from oml_chain.chain.deploy import write_deployment
+    from oml_chain.cli import main
+
+    w, mid, h = served, served.model_id, served.host
+    deps = tmp_path / "deployments.json"
+    write_deployment(deps, w.w3.eth.chain_id, w.address, 0)
+    state = tmp_path / "host.db"
+    common = ["--rpc-url", w.w3.provider.endpoint_uri, "--deployments", str(deps), "--model-id", str(mid),
+              "--key", "0x" + h.signer.private_key.hex(), "--state-db", str(state)]
+    fp = w.fingerprints[6]
+    with _client(w, tmp_path) as c:
+        perm = c.request(text_hash(fp.key))
+    res = CliRunner().invoke(main, ["host", "receipts", *common, "--record"])
+    assert res.exit_code == 0 and "1 permission receipts, 1 not yet recorded" in res.output, res.output
+    assert "recorded 1 receipts under root 0x" in res.output
+    w.owner.set_permission_signer(mid, Signer(b"\x33" * 32).address)
+    w.prover.prove(w.evidence(6, permission=perm.signature, seq=perm.seq))
+    res = CliRunner().invoke(main, ["host", "defend", *common, "--index", "6"])
+    assert res.exit_code == 0 and "defended" in res.output, res.output
+    assert not h.get_dispute(mid, h.account, 6).open and h.get_stake(mid, h.account).amount == MIN_STAKE
+    res = CliRunner().invoke(main, ["host", "defend", *common, "--index", "6"])
+    assert res.exit_code == 1 and "no open dispute" in res.output and "Traceback" not in res.output

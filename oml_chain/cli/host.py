@@ -1,4 +1,4 @@
-"""`oml host stake|unstake|withdraw|deposit|download|serve` (hosts; thin layer over the library)."""
+"""`oml host stake|unstake|withdraw|deposit|download|serve|receipts|defend` (hosts; thin layer over the library)."""
 
 from __future__ import annotations
 
@@ -111,10 +111,13 @@ def download(rpc_url, deployments, key, model_id, server, out):
               help="SQLite file of the host's seq/voucher state (default .oml/host-<model>-<port>.db).")
 @click.option("--no-permission", is_flag=True,
               help="Serve WITHOUT asking for permissions (a rogue host; provers will slash it).")
+@click.option("--receipt-interval", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds between on-chain records of your permission receipts (0 = only when the model's "
+                   "permission signer changes); they protect you if a retired signer's permission is disputed.")
 @click.option("--log-level", default="info", show_default=True, help="Log level.")
 @oml_command
 def serve(rpc_url, deployments, key, model_id, model_dir, permission_url, attestation_key, bind, port, state_db,
-          no_permission, log_level):
+          no_permission, receipt_interval, log_level):
     """Serve the model over an OpenAI-compatible API with per-query permissions and attestations."""
     from ..services.host import HostConfig, run
     from ..services.host.app import check_startup
@@ -127,9 +130,58 @@ def serve(rpc_url, deployments, key, model_id, model_dir, permission_url, attest
                      rpc_url=rpc_url,
                      oml_address=c.address, permission_url=None if no_permission else permission_url,
                      state_path=str(state_db), no_permission=no_permission, host=bind, port=port,
-                     log_level=log_level)
+                     receipt_interval=receipt_interval, log_level=log_level)
     check_startup(cfg)  # port free, a model in --model-dir, --model-id registered: one line each, before loading
     Path(state_db).parent.mkdir(parents=True, exist_ok=True)
     mode = "WITHOUT permissions (rogue; slashable)" if no_permission else f"with permissions from {permission_url}"
     click.echo(f"serving model {model_id} from {model_dir} on http://{bind}:{port} {mode}", err=True)
     run(cfg)
+
+
+def _receipt_book(c, key: str, model_id: int, state_db: Path):
+    from ..chain.eip712 import Signer
+    from ..services.permission import ReceiptBook, state_key
+
+    if not Path(state_db).exists():
+        raise click.ClickException(f"no host state file at {state_db}; pass the --state-db that `oml host serve` used")
+    host = Signer(normalize_key(key)).address
+    return ReceiptBook(state_db, state_key(c.chain_id, c.address, model_id, host))
+
+
+@host.command("receipts")
+@chain_options(key=True, model=True)
+@click.option("--state-db", type=click.Path(path_type=Path), required=True,
+              help="The host state file `oml host serve` keeps (default there: .oml/host-<model>-<port>.db).")
+@click.option("--record", is_flag=True, help="Record the receipts not yet on chain now (one transaction).")
+@oml_command
+def receipts(rpc_url, deployments, key, model_id, state_db, record):
+    """Show (and with --record, record on chain) the receipts of the permissions you were given.
+
+    A permission signed by a signer the owner later retires only protects you if its receipt was recorded
+    before the retirement time + the model's notice period. `oml host serve` records them on its own.
+    """
+    from ..services.permission import record_receipts
+
+    c = open_chain(rpc_url, deployments)
+    book = _receipt_book(c, key, model_id, state_db)
+    total, pending = book.counts()
+    click.echo(f"{total} permission receipts, {pending} not yet recorded on chain")
+    if record and pending:
+        root = record_receipts(book, _host_client(rpc_url, deployments, key), model_id)
+        click.echo(f"recorded {pending} receipts under root 0x{root.hex()}")
+
+
+@host.command("defend")
+@chain_options(key=True, model=True)
+@click.option("--index", type=click.IntRange(min=0), required=True, help="Fingerprint index of the dispute.")
+@click.option("--state-db", type=click.Path(path_type=Path), required=True,
+              help="The host state file `oml host serve` keeps (its receipts prove the permission).")
+@oml_command
+def defend(rpc_url, deployments, key, model_id, index, state_db):
+    """Defend a slash dispute (a retired signer's permission) with a receipt recorded in time."""
+    from ..services.permission import defend_dispute
+
+    hc = _host_client(rpc_url, deployments, key)
+    book = _receipt_book(hc, key, model_id, state_db)
+    tx = defend_dispute(book, hc, model_id, index)
+    click.echo(f"defended: the dispute on fingerprint {index} of model {model_id} is closed ({tx.tx_hash})")

@@ -8,7 +8,7 @@ Service: `create_app(PermissionConfig)` (ASGI) / `run(config)` (uvicorn), or as 
 from .app import create_app, run, uvicorn_config
 from .chain import SettlementResult, settle_all
 from .client import Permission, PermissionClient, SyncPermissionClient, chain_price, fixed_price
-from .receipts import ReceiptBook, defend_dispute, record_receipts
+from .receipts import ReceiptBook, defend_dispute, record_receipts, state_key
 from .config import PermissionConfig
 from .errors import (EscrowInsufficientError, HostStateOutOfSync, ModelNotServed, ModelUnknown, PermissionConflict,
                      PermissionRequestInvalid, PermissionServiceError, PermissionServiceUnavailable,

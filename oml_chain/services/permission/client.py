@@ -36,7 +36,7 @@ from ...chain.eip712 import Domain, Signer, permission_hash, verify_permission
 from ...chain.errors import ConfigError
 from .errors import (HostStateOutOfSync, PermissionConflict, PermissionServiceError, PermissionServiceUnavailable,
                      PermissionSignatureInvalid, VoucherAmountMismatch, error_from_response)
-from .receipts import ReceiptBook
+from .receipts import ReceiptBook, state_key
 
 PriceSource = Callable[[bool], int]  # price(force_refresh) -> wei per query in force now
 
@@ -153,8 +153,7 @@ class PermissionClient:
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self._http = http
         self._own_http = http is None
-        self._store = _Store(state_path, f"{domain.chain_id}:{domain.verifying_contract.lower()}:{model_id}:"
-                                         f"{self.host.lower()}")
+        self._store = _Store(state_path, state_key(domain.chain_id, domain.verifying_contract, model_id, self.host))
         self._price = price
         self._seq, self._count, self._amount, self._pending = self._store.load()
         self._pending_done = False  # the pending request got its answer in this process

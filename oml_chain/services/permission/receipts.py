@@ -43,6 +43,11 @@ CREATE INDEX IF NOT EXISTS receipts_by_root ON receipts (key, root);
 """
 
 
+def state_key(chain_id: int, oml_address: str, model_id: int, host: str) -> str:
+    """The key of one (chain, contract, model, host) in a host state file (the permission client uses it too)."""
+    return f"{chain_id}:{oml_address.lower()}:{model_id}:{host.lower()}"
+
+
 class ReceiptBook:
     """The receipts of one (chain, contract, model, host) in a SQLite file (shared with the permission client)."""
 
