@@ -35,6 +35,7 @@ class WorldConfig:
     preset: str = "demo"  # base model preset
     n_fingerprints: int = 64
     queries: int = 20  # K queries to the honest host
+    queries_after_price_change: int = 5  # queries once a doubled price is in force (protocol v2: notice period)
     price: int = 10**12  # wei per query
     min_stake: int = 1 * ETH
     stake: int = 2 * ETH  # what each host stakes
@@ -284,7 +285,39 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     summary.check("treasury got the rest of the slash",
                   summary.revenue_final == paid * cfg.price + slashed - reward,
                   f"revenue {summary.revenue_final} wei = {paid} × price + {slashed - reward} from the slash")
+
+    with t.phase(f"owner doubles the price: announced, in force after the notice, {cfg.queries_after_price_change} "
+                 "more queries"):
+        price_change(summary, cfg, w3, own, mid, honest.address, f"http://127.0.0.1:{hosts['honest host'][2]}", say)
     return summary
+
+
+def price_change(summary: Summary, cfg: WorldConfig, w3, own: OwnerClient, mid: int, host: str, url: str,
+                 say: Callable[[str], None]) -> None:
+    """Protocol v2 in the demo: a price change waits for the model's notice period (anvil time travel here),
+    is charged only for permissions issued after it, and repriced nothing already permitted."""
+    new_price = 2 * cfg.price
+    settled_before = own.settled_amount(mid, host)
+    revenue_before = own.revenue_of(mid)
+    ev = own.set_price(mid, new_price).event("PriceChangeScheduled").args
+    announced_only = own.get_model(mid).price_per_query == cfg.price
+    say(f"         price {cfg.price} → {new_price} wei announced, in force at {ev['effectiveAt']} (notice "
+        f"{own.get_model(mid).notice_period} s); anvil moves its clock past it")
+    w3.provider.make_request("evm_increaseTime", [own.get_model(mid).notice_period])
+    w3.provider.make_request("evm_mine", [])
+    in_force = own.get_model(mid).price_per_query == new_price
+    time.sleep(5.5)  # the host (5 s) and the permission service (2 s) re-read the price from the chain
+    k = cfg.queries_after_price_change
+    attested = user_queries(url, own, mid, host, k, cfg.max_tokens, cfg.progress)
+    _wait(lambda: own.settled_amount(mid, host) >= settled_before + k * new_price, cfg.timeout,
+          "settlement at the new price")
+    time.sleep(min(2.0, 2 * cfg.settle_interval))
+    moved = own.settled_amount(mid, host) - settled_before
+    summary.check("price change waits for the notice period", announced_only and in_force,
+                  f"announced at {cfg.price} wei, {new_price} wei in force after {own.get_model(mid).notice_period} s")
+    summary.check("new queries at the new price, nothing repriced",
+                  attested == k and moved == k * new_price and own.revenue_of(mid) - revenue_before == moved,
+                  f"{k} queries settled {moved} wei = {k} × {new_price}; earlier queries stayed at {cfg.price}")
 
 
 def download(server: str, model_id: int, host_key: str, rpc_url: str, oml: str, out: Path, progress: bool) -> str:
