@@ -119,6 +119,25 @@ def retire_signer(w: World) -> int:
     return retired_at
 
 
+def serve_under_retired_signer(w, hosts):
+    """The world's host serves (and stakes) under permissions of the signer the owner then retires."""
+    rogue = hosts(w, w.host, w.model_id, w.signer.signer)
+    w.host.stake(w.model_id, STAKE, rogue.url)
+    retire_signer(w)
+    return rogue
+
+
+def open_one_dispute(w, hosts, tmp_path):
+    """A prover's first round against such a host: one probe, one dispute opened; (rogue, prover, result)."""
+    from oml_chain.services.prover import Prover
+
+    rogue = serve_under_retired_signer(w, hosts)
+    prover = Prover(prover_config(w, tmp_path, w.model_id))
+    (result,) = prover.run_round().results
+    assert result.outcome == "disputed", result.detail
+    return rogue, prover, result
+
+
 def test_retired_signer_permission_opens_a_dispute_finalized_after_the_window(world, hosts, tmp_path):
     from oml_chain.services.prover import Prover
 
@@ -183,16 +202,9 @@ def test_retired_signer_permission_opens_a_dispute_finalized_after_the_window(wo
 
 
 def test_a_defended_dispute_is_not_finalized(world, hosts, tmp_path):
-    from oml_chain.services.prover import Prover
-
     w, mid = world, world.model_id
-    rogue = hosts(w, w.host, mid, w.signer.signer)
-    w.host.stake(mid, STAKE, rogue.url)
-    retire_signer(w)
-    prover = Prover(prover_config(w, tmp_path, mid))
+    rogue, prover, result = open_one_dispute(w, hosts, tmp_path)
     try:
-        (result,) = prover.run_round().results
-        assert result.outcome == "disputed", result.detail
         idx = result.fp_index
         # the host recorded the permission's receipt within the notice period and defends with it
         (query, seq), = rogue.served
@@ -304,9 +316,7 @@ def test_prove_once_reports_disputes_opened_and_finalized(world, hosts, tmp_path
     from oml_chain.cli import main
 
     w, mid = world, world.model_id
-    rogue = hosts(w, w.host, mid, w.signer.signer)
-    w.host.stake(mid, STAKE, rogue.url)
-    retire_signer(w)
+    rogue = serve_under_retired_signer(w, hosts)
     deps = tmp_path / "deployments.json"
     write_deployment(deps, w.w3.eth.chain_id, w.address, 0)
     fp_file = save_fingerprints(tmp_path / "fps.jsonl", w.fingerprints)
@@ -373,9 +383,7 @@ def test_a_crash_after_a_disputed_reveal_is_recovered_from_the_chain(world, host
     from oml_chain.services.prover.store import ProverStore
 
     w, mid = world, world.model_id
-    rogue = hosts(w, w.host, mid, w.signer.signer)
-    w.host.stake(mid, STAKE, rogue.url)
-    retire_signer(w)
+    rogue = serve_under_retired_signer(w, hosts)
     monkeypatch.setattr(ProverStore, "record_dispute", lambda *a, **k: (_ for _ in ()).throw(Crash()))
     crashed = Prover(prover_config(w, tmp_path, mid))
     with pytest.raises(Crash):
@@ -403,16 +411,9 @@ def test_a_crash_after_a_disputed_reveal_is_recovered_from_the_chain(world, host
 
 
 def test_a_dispute_finalized_by_someone_else_is_recorded_with_our_reward(world, hosts, tmp_path):
-    from oml_chain.services.prover import Prover
-
     w, mid = world, world.model_id
-    rogue = hosts(w, w.host, mid, w.signer.signer)
-    w.host.stake(mid, STAKE, rogue.url)
-    retire_signer(w)
-    prover = Prover(prover_config(w, tmp_path, mid))
+    _, prover, result = open_one_dispute(w, hosts, tmp_path)
     try:
-        (result,) = prover.run_round().results
-        assert result.outcome == "disputed", result.detail
         w.mine(seconds=w.prover.dispute_window() + 1)
         tx = w.other.finalize_slash(mid, w.host.account, result.fp_index)  # anyone may finalize
         (closure,) = prover.finalize_due_disputes()
