@@ -64,8 +64,11 @@ contract CommunityFactory is ICommunityFactory {
         require(_reservedBy[modelId] == msg.sender, FactoryNotReserved(modelId, msg.sender));
         Model memory m = _oml.getModel(modelId);
         require(m.owner == address(this), FactoryNotOwnerYet(modelId));
-        (StakeTerms memory pending,) = _oml.pendingStakeTerms(modelId);
-        _checkDelay(dao.timelockDelay, m.unbondingDelay > pending.unbondingDelay ? m.unbondingDelay : pending.unbondingDelay);
+        // A scheduled longer unbonding delay counts too: it will be in force while the community governs.
+        (StakeTerms memory pending, uint256 effectiveAt) = _oml.pendingStakeTerms(modelId);
+        uint256 unbonding = m.unbondingDelay;
+        if (effectiveAt != 0 && pending.unbondingDelay > unbonding) unbonding = pending.unbondingDelay;
+        _checkDelay(dao.timelockDelay, unbonding);
         delete _reservedBy[modelId];
         c = _deploy(dao);
         c.modelId = modelId;

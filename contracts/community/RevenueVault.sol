@@ -119,6 +119,7 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
     function _credit(address account, uint256 acc) private returns (Account storage a) {
         a = _accounts[account];
         uint256 paid = a.paid;
+        // slither-disable-next-line incorrect-equality -- accumulator bookkeeping, not a balance: equal means nothing new
         if (account == address(0) || paid == acc) return a;
         uint256 owed = _pending(account, paid, acc);
         if (owed != 0) a.claimable += owed;
