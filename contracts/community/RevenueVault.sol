@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IOML} from "../interfaces/IOML.sol";
 import {IRevenueVault} from "../interfaces/ICommunity.sol";
@@ -26,8 +27,9 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
     uint256 private _acc;
     /// @dev Remainder of the last distribution, in 1e36 units of wei (below the supply).
     uint256 private _carry;
-    uint256 private _totalPulled;
-    uint256 private _totalClaimed;
+    /// @dev One slot, non-zero from the first pull on: the first claim writes no fresh slot for the total.
+    uint128 private _totalPulled;
+    uint128 private _totalClaimed;
     mapping(address account => Account) private _accounts;
 
     constructor(IOML oml_, address binder) {
@@ -60,7 +62,7 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
         uint256 acc = _acc + scaled / supply;
         _acc = acc;
         _carry = scaled % supply;
-        _totalPulled += amount;
+        _totalPulled += SafeCast.toUint128(amount);
         emit RevenuePulled(modelId, amount, acc);
     }
 
@@ -74,11 +76,16 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
 
     /// @inheritdoc IRevenueVault
     function claim() external nonReentrant returns (uint256 amount) {
-        Account storage a = _credit(msg.sender, _acc);
-        amount = a.claimable;
+        // What `_credit` would add, paid at once rather than stored and cleared.
+        Account storage a = _accounts[msg.sender];
+        uint256 acc = _acc;
+        uint256 paid = a.paid;
+        uint256 credited = a.claimable;
+        amount = credited + _pending(msg.sender, paid, acc);
         require(amount != 0, NothingToWithdraw());
-        a.claimable = 0;
-        _totalClaimed += amount;
+        if (credited != 0) a.claimable = 0;
+        if (paid != acc) a.paid = acc;
+        _totalClaimed += SafeCast.toUint128(amount);
         emit RevenueClaimed(msg.sender, amount);
         Address.sendValue(payable(msg.sender), amount);
     }
@@ -116,11 +123,11 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
 
     /// @dev Move what `account`'s balance earned since its last checkpoint into its claimable; no write when
     /// nothing changed.
-    function _credit(address account, uint256 acc) private returns (Account storage a) {
-        a = _accounts[account];
+    function _credit(address account, uint256 acc) private {
+        Account storage a = _accounts[account];
         uint256 paid = a.paid;
         // slither-disable-next-line incorrect-equality -- accumulator bookkeeping, not a balance: equal means nothing new
-        if (account == address(0) || paid == acc) return a;
+        if (account == address(0) || paid == acc) return;
         uint256 owed = _pending(account, paid, acc);
         if (owed != 0) a.claimable += owed;
         a.paid = acc;
