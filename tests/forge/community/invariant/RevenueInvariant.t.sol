@@ -18,7 +18,6 @@ contract RevenueInvariantTest is Base {
     }
 
     /// @dev Σ claimed + Σ claimableOf + dust = Σ pulled, with 0 ≤ dust ≤ one wei per holder per pull (+ 1).
-    /// forge-config: ci.invariant.runs = 200
     function invariant_claimedPlusClaimablePlusDust_equalsPulled() public view {
         uint256 claimable = 0;
         for (uint256 i = 0; i < handler.nHolders(); i++) {
@@ -36,7 +35,6 @@ contract RevenueInvariantTest is Base {
 
     /// @dev Each holder's claimed + claimable equals the reference Σ floor(balance at pull × amount / supply),
     /// within one wei per pull.
-    /// forge-config: ci.invariant.runs = 200
     function invariant_holderTotal_matchesReference() public view {
         uint256 pulls = handler.ghostPulls();
         for (uint256 i = 0; i < handler.nHolders(); i++) {
