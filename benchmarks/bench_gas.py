@@ -123,6 +123,8 @@ def main(out: Path = ROOT / "benchmarks" / "results" / "gas.json") -> dict:
         finalize = prover.finalize_slash(mid, host.account, 2001)
         assert finalize.event("HostSlashed")
 
+        dao_gas = community_gas(w3, address, params, host, signer, owner)
+
         naive_addr, _ = deploy_contract(w3, DEV_KEYS[9], arts["NaivePermissions"])
         naive = OMLContract(w3, naive_addr, DEV_KEYS[1], abi=arts["NaivePermissions"].abi)
         OMLContract(w3, naive_addr, DEV_KEYS[0], abi=arts["NaivePermissions"].abi).transact("setPrice", 1, 10**12)
@@ -140,6 +142,7 @@ def main(out: Path = ROOT / "benchmarks" / "results" / "gas.json") -> dict:
         "reveal_gas_v1_case": reveal_v1_case.gas_used,
         "reveal_gas_dispute": reveal_dispute.gas_used, "record_receipts_gas": record.gas_used,
         "defend_gas": defend.gas_used, "finalize_gas": finalize.gas_used,
+        "community": dao_gas,
         "reveal_tree_size": TREE_SIZE, "reveal_proof_depth": len(ev.merkle_proof),
         "settle_gas_per_query_1000": round(per_q, 2),
         "naive_permission_gas_per_query": round(naive_per_query, 1),
@@ -181,8 +184,69 @@ def main(out: Path = ROOT / "benchmarks" / "results" / "gas.json") -> dict:
         shown = f"{g:>12,.1f}" if isinstance(g, float) else f"{g:>12,}"
         print(f"{name:<28}{shown}{'' if old_g is None else format(old_g, '>12,')}")
     print(f"naive / settled per query: {naive_per_query / per_q:,.0f}x; targets met: {result['targets_met']}")
+    print("community ownership (gas of whole transactions):")
+    for name, g in dao_gas.items():
+        print(f"  {name:<48}{g:>12,}")
     print(f"wrote {out}")
     return result
+
+
+def community_gas(w3, address, params, host, signer, owner) -> dict:
+    """Gas of community ownership: factory create, delegate, propose, castVote, queue, execute, pull, claim and
+    share transfers through the vault's accumulator hook (first touch of never-checkpointed holders, and typical)."""
+    from oml_chain.chain.dao import CommunityClient, DaoParams, deploy_community_factory
+
+    def travel(seconds):
+        w3.provider.make_request("evm_increaseTime", [int(seconds)])
+        w3.provider.make_request("evm_mine", [])
+
+    factory = deploy_community_factory(w3, DEV_KEYS[9], address)
+    keys = [DEV_KEYS[0], DEV_KEYS[5], DEV_KEYS[6]]
+    a, b, c = (CommunityClient(w3, address, factory, k) for k in keys)
+    dao = DaoParams(name="Bench shares", symbol="BSH", holders=[x.account for x in (a, b, c)],
+                    amounts=[50 * 10**18, 30 * 10**18, 20 * 10**18], voting_delay=1, voting_period=600,
+                    quorum_percent=25, timelock_delay=params.unbonding_delay)
+    create = a.factory.transact("createCommunityModel", params.to_abi(), dao.to_abi())
+    community = a._created(create)
+    for x in (a, b, c):
+        x.bind(community)
+    mid = community.model_id
+    gas = {"create (factory, 3 holders)": create.gas_used,
+           "delegate (self, with shares)": a.delegate().gas_used}
+    b.delegate()
+
+    def revenue(n):  # n more settled queries of the bench host on the community model
+        done = signer.settled_count(mid, host.account)
+        amount = (done + n) * params.price_per_query
+        signer.settle(mid, host.account, done + n, amount, host.sign_voucher(mid, done + n, amount))
+
+    host.deposit_escrow(mid, 10**18)
+    revenue(100)
+    gas["pull (first)"] = a.vault.transact("pull", mid).gas_used
+    gas["share transfer, first touch of both holders"] = a.transfer_shares(b.account, 10**18).gas_used
+    revenue(100)
+    gas["pull (later)"] = a.vault.transact("pull", mid).gas_used
+    gas["share transfer, typical (pull since the last)"] = a.transfer_shares(b.account, 10**18).gas_used
+    gas["claim, holder never checkpointed"] = c.vault.transact("claim").gas_used
+    revenue(100)
+    a.vault.transact("pull", mid)
+    gas["claim, holder checkpointed before"] = b.vault.transact("claim").gas_used
+    gas["claim, repeat after a transfer"] = a.vault.transact("claim").gas_used
+    action = a.action_set_price(mid, 2 * params.price_per_query)
+    tx = a.governor.transact("propose", [action.target], [action.value], [action.calldata], action.description)
+    gas["propose (set price)"] = tx.gas_used
+    pid = int(tx.event("ProposalCreated").args["proposalId"])
+    travel(2)
+    gas["castVote"] = a.governor.transact("castVote", pid, 1).gas_used
+    b.governor.transact("castVote", pid, 1)
+    travel(601)
+    p = a.proposal(pid)
+    gas["queue"] = a.governor.transact("queue", list(p.targets), list(p.values), list(p.calldatas),
+                                       p.description_hash).gas_used
+    travel(params.unbonding_delay + 1)
+    gas["execute"] = a.governor.transact("execute", list(p.targets), list(p.values), list(p.calldatas),
+                                         p.description_hash).gas_used
+    return gas
 
 
 if __name__ == "__main__":

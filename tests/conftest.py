@@ -123,3 +123,14 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --- community ownership (contracts/community/) -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def factory_address(w3, dev_keys, oml_address):
+    """The CommunityFactory (and its four deployers) for the session's OML, deployed once by dev key 9."""
+    from oml_chain.chain.dao import deploy_community_factory
+
+    return deploy_community_factory(w3, dev_keys[9], oml_address)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from eth_abi import encode
 from eth_utils import keccak
@@ -23,6 +25,22 @@ def test_every_abi_error_is_mapped(oml_artifacts):
         assert issubclass(cls, ContractError) and issubclass(cls, OMLError) and hint
         assert any(issubclass(cls, b) for b in (ValueError, PermissionError, LookupError, RuntimeError,
                                                 ConnectionError))
+
+
+COMMUNITY = ["ModelShares", "RevenueVault", "ModelGovernor", "TimelockController", "CommunityFactory", "SharesDeployer",
+             "VaultDeployer", "TimelockDeployer", "GovernorDeployer"]
+
+
+@pytest.mark.parametrize("name", COMMUNITY)
+def test_every_community_abi_error_is_mapped(oml_artifacts, name):
+    """contracts/community/ and the OpenZeppelin contracts it deploys (the timelock) surface named errors too."""
+    decoder = RevertDecoder(oml_artifacts[name].abi, ERROR_TABLE)
+    missing = decoder.names() - set(ERROR_TABLE)
+    assert not missing, f"add these Solidity errors of {name} to ERROR_TABLE: {sorted(missing)}"
+    for error in decoder.names():  # every `{field}` of the hint is a field of the error
+        fields = next([i["name"] for i in item["inputs"]] for item in oml_artifacts[name].abi
+                      if item.get("type") == "error" and item["name"] == error)
+        assert set(re.findall(r"{(\w+)}", ERROR_TABLE[error][1])) <= set(fields), (error, fields)
 
 
 def test_decoder_decodes_values_and_unknowns(oml_artifacts):

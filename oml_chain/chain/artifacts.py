@@ -23,6 +23,9 @@ EVM_VERSION = "prague"
 OPTIMIZER_RUNS = 200
 REMAPPINGS = ["@openzeppelin/contracts/=node_modules/@openzeppelin/contracts/"]
 DEFAULT_CACHE = Path(".build") / "oml-solc-cache.json"
+# Library contracts whose artifacts are needed by name besides contracts/ (the community's timelock is
+# OpenZeppelin's own TimelockController); selected when some contract imports them.
+EXTRA_OUTPUTS = ("node_modules/@openzeppelin/contracts/governance/TimelockController.sol",)
 
 _IMPORT_RE = re.compile(r'^\s*import\s+(?:[^"\']*?\s+from\s+)?["\']([^"\']+)["\']\s*;', re.MULTILINE)
 
@@ -80,14 +83,15 @@ def _standard_input(sources: dict[str, str], contracts_dir: str) -> dict:
             "evmVersion": EVM_VERSION,
             "remappings": REMAPPINGS,
             "outputSelection": {k: {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
-                                for k in sources if k.startswith(contracts_dir + "/")},
+                                for k in sources if k.startswith(contracts_dir + "/") or k in EXTRA_OUTPUTS},
         },
     }
 
 
 def compile_contracts(root: Path = REPO_ROOT, cache_path: Path | None = None, force: bool = False,
                       contracts_dir: str = "contracts") -> dict[str, Artifact]:
-    """All contracts under contracts/ by name (e.g. "OML", "NaivePermissions"); cached by source hash."""
+    """All contracts under contracts/ (community/ included) by name (e.g. "OML", "NaivePermissions",
+    "CommunityFactory"), plus OpenZeppelin's TimelockController when imported; cached by source hash."""
     sources = collect_sources(root, contracts_dir)
     std_input = _standard_input(sources, contracts_dir)
     key = hashlib.sha256(json.dumps([SOLC_VERSION, std_input], sort_keys=True).encode()).hexdigest()

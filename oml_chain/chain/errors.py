@@ -166,8 +166,9 @@ def _normalize(v: Any, t: str) -> Any:
 V, P, L, S, G = (ContractValueError, ContractPermissionError, ContractLookupError, ContractStateError,
                  ContractSignatureError)
 
-# Every custom error of the OML ABI: (exception class, what to do). `{name}` fields take the decoded values.
-# tests/test_errors.py checks that this table covers the compiled ABI exactly.
+# Every custom error of the OML ABI and of the community contracts (contracts/community/, OpenZeppelin's
+# governance included): (exception class, what to do). `{name}` fields take the decoded values.
+# tests/test_errors.py checks that this table covers the compiled ABIs.
 ERROR_TABLE: dict[str, tuple[type[ContractError], str]] = {
     "NothingToWithdraw": (L, "there is nothing to withdraw for this caller; check the balance view first"),
     # model registry
@@ -249,6 +250,79 @@ ERROR_TABLE: dict[str, tuple[type[ContractError], str]] = {
     "SlashReceiptTooLate": (S, "the receipt root was recorded at {recordedAt}, after the retired signer's grace "
                                "ended at {shieldDeadline}; it cannot shield this permission"),
     "SlashInvalidReceiptProof": (G, "the proof does not place (queryHash, seq) under the recorded root"),
+    # community ownership (contracts/community/): shares, vault, factory, deployers
+    "SharesNoContributors": (V, "give at least one holder (ADDRESS=AMOUNT)"),
+    "SharesLengthMismatch": (V, "{holders} holders but {amounts} amounts; give one amount per holder"),
+    "SharesZeroContributor": (V, "holder #{index} is the zero address; give a real account"),
+    "SharesDuplicateContributor": (V, "{account} is listed twice; give each holder once with its total"),
+    "SharesZeroAmount": (V, "{account} would get 0 shares; give every holder a positive amount"),
+    "SharesSupplyTooLarge": (V, "the total supply {supply} exceeds {max} base units; give smaller amounts"),
+    "VaultNotBinder": (P, "only the factory that made the vault may bind its shares (caller {caller})"),
+    "VaultAlreadyBound": (S, "the vault's shares are already bound"),
+    "VaultUnexpectedSender": (P, "the vault accepts ETH only from OML (revenue), not from {sender}"),
+    "VaultNotRecipient": (S, "model {modelId} pays its revenue to {recipient}, not to this vault; nothing to pull "
+                             "here (a community changes it by proposal)"),
+    "VaultNothingToPull": (L, "model {modelId} has no revenue in OML to pull yet; settle fees (or slash) first"),
+    "VaultNotShares": (P, "only the shares contract may checkpoint the vault (caller {caller})"),
+    "FactoryDelayBelowUnbonding": (V, "the timelock delay {delay} s is below the model's unbonding delay "
+                                      "{unbondingDelay} s; hosts must be able to leave before a change takes "
+                                      "effect: use a delay of at least {unbondingDelay} s"),
+    "FactoryNotModelOwner": (P, "only the owner {owner} of model {modelId} may convert it (caller {caller})"),
+    "FactoryNotReserved": (S, "{caller} has not reserved model {modelId} for conversion; the owner runs "
+                              "`oml dao convert` (reserve, transfer, convert)"),
+    "FactoryNotOwnerYet": (S, "the factory does not own model {modelId} yet; transfer the model's ownership to the "
+                              "factory before convertModel"),
+    "DeployerNotFactory": (P, "only the community factory may use this deployer (caller {caller})"),
+    "DeployerNotCreator": (P, "only the account that created this deployer may name its factory (caller {caller})"),
+    "DeployerFactoryAlreadySet": (S, "this deployer already serves the factory {factory}"),
+    # OpenZeppelin governance, votes and ERC20 errors the community contracts can surface
+    "GovernorInvalidQuorumFraction": (V, "quorum {quorumNumerator}% is above {quorumDenominator}%; give a quorum "
+                                         "percent in 0..100"),
+    "GovernorInvalidVotingPeriod": (V, "the voting period must be at least 1 s; got {votingPeriod}"),
+    "GovernorUnexpectedProposalState": (S, "proposal {proposalId} is in state {current} (0 Pending, 1 Active, "
+                                           "2 Canceled, 3 Defeated, 4 Succeeded, 5 Queued, 6 Expired, 7 Executed), "
+                                           "which does not allow this; check `oml dao status`"),
+    "GovernorNonexistentProposal": (L, "no proposal {proposalId} in this governor; check the id (`oml dao status`)"),
+    "GovernorAlreadyCastVote": (S, "{voter} has already voted on this proposal"),
+    "GovernorInsufficientProposerVotes": (P, "{proposer} has {votes} votes but proposing needs {threshold}; "
+                                             "delegate shares to it first (`oml dao delegate`)"),
+    "GovernorInvalidProposalLength": (V, "a proposal needs as many targets ({targets}), calldatas ({calldatas}) "
+                                         "and values ({values}), at least one"),
+    "GovernorInvalidVoteType": (V, "vote for, against or abstain"),
+    "GovernorInvalidVoteParams": (V, "this governor takes no vote parameters"),
+    "GovernorInvalidSignature": (G, "the vote signature is not by {voter}"),
+    "GovernorOnlyExecutor": (P, "only the governance executor (the timelock) may call this; {account} is not it"),
+    "GovernorRestrictedProposer": (P, "the description restricts who may propose it; {proposer} may not"),
+    "GovernorUnableToCancel": (P, "{account} may not cancel proposal {proposalId} now"),
+    "GovernorDisabledDeposit": (V, "the governor does not accept ETH"),
+    "GovernorAlreadyQueuedProposal": (S, "proposal {proposalId} is already queued"),
+    "GovernorProposalQueueingFailed": (S, "queueing proposal {proposalId} failed"),
+    "GovernorProposalQueueingNotRequired": (S, "proposal {proposalId} needs no queueing; execute it"),
+    "GovernorQueueNotImplemented": (S, "this governor has no queue"),
+    "GovernorNotQueuedProposal": (S, "proposal {proposalId} is not queued; queue it first"),
+    "ERC6372InconsistentClock": (S, "the shares' clock and the governor's differ"),
+    "ERC5805FutureLookup": (V, "votes at {timepoint} are not known yet (clock {clock}); ask about the past"),
+    "VotesExpiredSignature": (S, "the delegation signature expired at {expiry}"),
+    "ERC20ExceededSafeSupply": (V, "supply {increasedSupply} exceeds the votes cap {cap}"),
+    "ERC20InsufficientBalance": (V, "{sender} holds {balance} share units but {needed} are needed"),
+    "ERC20InsufficientAllowance": (V, "{spender} may spend {allowance} share units but {needed} are needed; "
+                                      "approve more"),
+    "ERC20InvalidSender": (V, "invalid sender {sender}"),
+    "ERC20InvalidReceiver": (V, "invalid receiver {receiver}; shares cannot be burned or sent to 0"),
+    "ERC20InvalidApprover": (V, "invalid approver {approver}"),
+    "ERC20InvalidSpender": (V, "invalid spender {spender}"),
+    "ERC2612ExpiredSignature": (S, "the permit expired at {deadline}"),
+    "ERC2612InvalidSigner": (G, "the permit is signed by {signer}, not by the owner {owner}"),
+    "InvalidAccountNonce": (V, "stale nonce for {account} (now {currentNonce}); sign again"),
+    "TimelockInsufficientDelay": (V, "delay {delay} s is below the timelock's minimum {minDelay} s"),
+    "TimelockInvalidOperationLength": (V, "targets ({targets}), payloads ({payloads}) and values ({values}) "
+                                          "differ in length"),
+    "TimelockUnauthorizedCaller": (P, "only the timelock itself may call this (caller {caller})"),
+    "TimelockUnexecutedPredecessor": (S, "operation {predecessorId} must be executed first"),
+    "TimelockUnexpectedOperationState": (S, "timelock operation {operationId} is not in a state that allows this "
+                                            "(not ready: wait for the proposal's eta, or already done)"),
+    "AccessControlUnauthorizedAccount": (P, "{account} lacks role {neededRole}"),
+    "AccessControlBadConfirmation": (V, "an account may only renounce its own roles"),
     # OpenZeppelin errors the contract can surface
     "ReentrancyGuardReentrantCall": (S, "reentrant call rejected"),
     "FailedCall": (ContractTransferError, "an ETH transfer failed; the receiving account rejected it"),

@@ -166,13 +166,22 @@ def register_model(owner: OwnerClient, model_dir: str | Path, fingerprint_file: 
     params = model_params(model_dir, fingerprint_file, owner.account, opts)
     tx = owner.transact("registerModel", params.to_abi())
     model_id = int(tx.event("ModelRegistered").args["modelId"])
+    return write_registration(model_id, owner.chain_id, owner.address, owner.account, params, model_dir,
+                              fingerprint_file, tx.block_number, out)
+
+
+def write_registration(model_id: int, chain_id: int, oml: str, owner: str, params: ModelParams,
+                       model_dir: str | Path, fingerprint_file: str | Path, block: int | None = None,
+                       out: str | Path | None = None) -> Registration:
+    """Write the registration JSON of a registered model (default: `registration-<chain>-<id>.json` beside the
+    model directory); `oml model register` and `oml dao create` both write one."""
     reg = Registration(
-        model_id=model_id, chain_id=owner.chain_id, oml=owner.address, owner=owner.account,
+        model_id=model_id, chain_id=chain_id, oml=oml, owner=owner,
         weights_hash="0x" + params.weights_hash.hex(), fingerprint_root="0x" + params.fingerprint_root.hex(),
         fingerprint_count=params.fingerprint_count, model_dir=str(Path(model_dir).resolve()),
         fingerprint_file=str(Path(fingerprint_file).resolve()),
         params={k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in asdict(params).items()},
-        tx_block=tx.block_number)
+        tx_block=block)
     path = Path(out) if out else Path(model_dir).resolve().parent / f"registration-{reg.chain_id}-{model_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(reg.to_json() + "\n")

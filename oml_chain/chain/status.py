@@ -3,7 +3,9 @@
 Per model: the terms in force, the notice period, announced changes not yet in
 force (price, stake terms) and retired permission signers; per host: stake,
 escrow, settled queries and wei, open disputes; slashes, disputes and unclaimed
-prover rewards. Times are chain time (the latest block's timestamp).
+prover rewards; for a community-owned model (its owner is the timelock of a community made by the
+CommunityFactory), the community's contracts, holder count and open proposals. Times are chain time (the
+latest block's timestamp).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class ModelRow:
     pending_stake_terms: dict | None = None  # {"min_host_stake", "slash_bps", "prover_share_bps",
     #                                           "unbonding_delay", "effective_at"}
     retired_signers: list[dict] = field(default_factory=list)  # [{"signer", "retired_at", "grace_ends"}]
+    community: dict | None = None  # {"shares", "vault", "governor", "timelock", "holders", "open_proposals"}
 
 
 @dataclass
@@ -114,9 +117,10 @@ def _logs(oml: OMLContract, name: str, from_block: int = 0):
     return list(zip(logs, oml.decode_events({"logs": logs})))
 
 
-def snapshot(oml: OMLContract, model_ids: list[int] | None = None, from_block: int = 0) -> Snapshot:
+def snapshot(oml: OMLContract, model_ids: list[int] | None = None, from_block: int = 0,
+             factory: str | None = None) -> Snapshot:
     """Models, staked hosts, escrows, revenue, scheduled changes, slashes, disputes and prover rewards as the
-    chain sees them now."""
+    chain sees them now; with the CommunityFactory's address, the community of each community-owned model."""
     latest = oml._rpc(lambda: oml.w3.eth.get_block("latest"))
     snap = Snapshot(chain_id=oml.chain_id, oml=oml.address, block=int(latest["number"]), time=int(latest["timestamp"]))
     ids = model_ids or list(range(1, oml.model_count() + 1))
@@ -180,7 +184,30 @@ def snapshot(oml: OMLContract, model_ids: list[int] | None = None, from_block: i
                                   slashed.get((mid, host), 0)))
     for prover in list(snap.rewards):
         snap.rewards[prover] = oml.reward_of(prover)
+    if factory is not None:
+        _add_communities(oml, snap, factory, from_block)
     return snap
+
+
+def _add_communities(oml: OMLContract, snap: Snapshot, factory: str, from_block: int) -> None:
+    """Fill `community` of each model whose owner is a community's timelock: the factory's `communityOf(modelId)`,
+    else (a version the community registered by vote) the community whose timelock owns it."""
+    from .dao import CommunityClient
+
+    client = CommunityClient(oml.w3, oml.address, factory, from_block=from_block)
+    by_timelock = None
+    for row in snap.models:
+        c = client.community_of(row.model_id)
+        if not (c.exists and c.timelock == row.owner):
+            if by_timelock is None:
+                by_timelock = {x.timelock: x for x in client.communities()}
+            c = by_timelock.get(row.owner)
+        if c is None:
+            continue
+        client.bind(c)
+        row.community = {"model_id": c.model_id, "shares": c.shares, "vault": c.vault, "governor": c.governor,
+                         "timelock": c.timelock, "holders": len(client.shareholders()),
+                         "open_proposals": sum(p.open for p in client.proposals())}
 
 
 def _eth(wei: int) -> str:
@@ -233,6 +260,12 @@ def format_snapshot(snap: Snapshot) -> str:
         out += ["", "Retired permission signers (their permissions shield only receipts recorded before grace end)"]
         out += [f"model {mid}: {r['signer']} retired {format_time(r['retired_at'])}, grace ends "
                 f"{format_time(r['grace_ends'], snap.time)}" for mid, r in retired]
+    communities = [m for m in snap.models if m.community]
+    if communities:
+        out += ["", "Community-owned models (`oml dao status --model-id N` for holders, vault and proposals)"]
+        out += [f"model {m.model_id}: shares {m.community['shares']}, {m.community['holders']} holder(s), "
+                f"{m.community['open_proposals']} open proposal(s); owner = timelock {m.community['timelock']}, "
+                f"revenue to vault {m.community['vault']}" for m in communities]
     out += ["", "Hosts"]
     out.append(format_table([[h.model_id, _short(h.host), _eth(h.stake), "yes" if h.active else "no",
                               _eth(h.escrow), h.settled_queries, _eth(h.settled_amount), h.open_disputes,

@@ -1,5 +1,5 @@
 """`oml chain up|down`, `oml deploy`, `oml model register|show|set-price|set-terms|set-signer|set-recipient`,
-`oml status` (thin layer over the library)."""
+`oml status` (thin layer over the library). `oml dao` (community ownership) is in dao.py."""
 
 from __future__ import annotations
 
@@ -82,8 +82,9 @@ def _alive(pid) -> bool:
 @chain_options(key=True)
 @oml_command
 def deploy(rpc_url: str, deployments: Path, key: str):
-    """Compile and deploy the OML contract; record it in the deployments JSON."""
-    from ..chain.deploy import deploy_oml
+    """Compile and deploy the OML contract and the CommunityFactory (community ownership); record them in the
+    deployments JSON."""
+    from ..chain.deploy import deploy_oml, load_deployment
 
     key = normalize_key(key)
     w3 = connect(rpc_url)
@@ -91,7 +92,9 @@ def deploy(rpc_url: str, deployments: Path, key: str):
     say("compiling contracts (cached after the first run)")
     address = deploy_oml(w3, key, deployments)
     say("deployed")
-    click.echo(f"OML deployed at {address} on chain {w3.eth.chain_id}; recorded in {deployments}")
+    factory = load_deployment(w3.eth.chain_id, deployments, name="CommunityFactory")
+    click.echo(f"OML deployed at {address} on chain {w3.eth.chain_id}, CommunityFactory at {factory}; recorded in "
+               f"{deployments}")
 
 
 # --- oml model -----------------------------------------------------------------------------------
@@ -102,48 +105,75 @@ def model():
     """Register and inspect models (owners)."""
 
 
+def model_registration_options(recipient: bool = True):
+    """The model options of `oml model register` (also used by `oml dao create`): model directory, fingerprint
+    file, price, signer, stake terms, notice period, metadata URI, registration JSON; `--recipient` only when
+    `recipient` (a community model's revenue goes to its vault)."""
+    opts = [
+        click.option("--model-dir", required=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
+                     help="Fingerprinted model directory (what hosts will download)."),
+        click.option("--fingerprints", "fp_file", required=True,
+                     type=click.Path(path_type=Path, exists=True, dir_okay=False),
+                     help="The private fingerprint file the model was fingerprinted with."),
+        click.option("--price", default="1000gwei", show_default=True,
+                     help="Price per query (wei, or e.g. 1000gwei)."),
+        click.option("--signer", default=None, help="Permission signer address (default: the owner)."),
+        click.option("--min-stake", default="1eth", show_default=True, help="Minimum host stake."),
+        click.option("--slash-bps", type=click.IntRange(1, 10_000), default=5_000, show_default=True,
+                     help="Share of the stake a proven misuse costs, in basis points."),
+        click.option("--prover-share-bps", type=int, default=2_000, show_default=True,
+                     help="Share of the slashed amount paid to the prover, in basis points (at most 5000)."),
+        click.option("--unbonding-delay", default="1d", show_default=True,
+                     help="How long a stake (and escrow) stays locked after unstaking: seconds or e.g. 36h, 7d "
+                          "(1d..365d)."),
+        click.option("--notice-period", default="1h", show_default=True,
+                     help="How far ahead price and stake-term changes are announced: seconds or e.g. 1h, 2d "
+                          "(1h..30d; fixed for the model's lifetime)."),
+        *([click.option("--recipient", default=None, help="Revenue recipient address (default: the owner).")]
+          if recipient else []),
+        click.option("--metadata-uri", default="", help="Model card URI (default: oml://<model dir name>)."),
+        click.option("--out", type=click.Path(path_type=Path), default=None,
+                     help="Registration JSON (default: registration-<chain>-<id>.json beside the model directory)."),
+    ]
+
+    def deco(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+    return deco
+
+
+def registration_options(price, signer, min_stake, slash_bps, prover_share_bps, unbonding_delay, notice_period,
+                         metadata_uri, recipient=None):
+    """RegistrationOptions from the values of `model_registration_options` (ConfigError naming the option)."""
+    from ..chain.registration import RegistrationOptions, parse_duration
+
+    return RegistrationOptions(price_per_query=parse_eth(price, "--price"),
+                               permission_signer=normalize_address(signer, "--signer"),
+                               min_host_stake=parse_eth(min_stake, "--min-stake"), slash_bps=slash_bps,
+                               prover_share_bps=prover_share_bps,
+                               unbonding_delay=parse_duration(unbonding_delay, "--unbonding-delay"),
+                               revenue_recipient=normalize_address(recipient, "--recipient"),
+                               metadata_uri=metadata_uri,
+                               notice_period=parse_duration(notice_period, "--notice-period"))
+
+
 @model.command("register")
 @chain_options(key=True)
-@click.option("--model-dir", required=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="Fingerprinted model directory (what hosts will download).")
-@click.option("--fingerprints", "fp_file", required=True, type=click.Path(path_type=Path, exists=True,
-                                                                        dir_okay=False),
-              help="The private fingerprint file the model was fingerprinted with.")
-@click.option("--price", default="1000gwei", show_default=True, help="Price per query (wei, or e.g. 1000gwei).")
-@click.option("--signer", default=None, help="Permission signer address (default: the owner).")
-@click.option("--min-stake", default="1eth", show_default=True, help="Minimum host stake.")
-@click.option("--slash-bps", type=click.IntRange(1, 10_000), default=5_000, show_default=True,
-              help="Share of the stake a proven misuse costs, in basis points.")
-@click.option("--prover-share-bps", type=int, default=2_000, show_default=True,
-              help="Share of the slashed amount paid to the prover, in basis points (at most 5000).")
-@click.option("--unbonding-delay", default="1d", show_default=True,
-              help="How long a stake (and escrow) stays locked after unstaking: seconds or e.g. 36h, 7d "
-                   "(1d..365d).")
-@click.option("--notice-period", default="1h", show_default=True,
-              help="How far ahead price and stake-term changes are announced: seconds or e.g. 1h, 2d (1h..30d; "
-                   "fixed for the model's lifetime).")
-@click.option("--recipient", default=None, help="Revenue recipient address (default: the owner).")
-@click.option("--metadata-uri", default="", help="Model card URI (default: oml://<model dir name>).")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Registration JSON (default: registration-<chain>-<id>.json beside the model directory).")
+@model_registration_options()
 @oml_command
 def model_register(rpc_url, deployments, key, model_dir, fp_file, price, signer, min_stake, slash_bps,
                    prover_share_bps, unbonding_delay, notice_period, recipient, metadata_uri, out):
     """Register a fingerprinted model: weights hash, fingerprint Merkle root, price and rules."""
     from fingerprinting.modeldir import check_model_dir
 
-    from ..chain.registration import RegistrationOptions, parse_duration, register_model
+    from ..chain.registration import register_model
     from ..chain.roles import OwnerClient
 
     check_model_dir(model_dir)  # before anything else: a directory with no model must never reach the chain
     say = Phase()
-    opts = RegistrationOptions(price_per_query=parse_eth(price, "--price"),
-                               permission_signer=normalize_address(signer, "--signer"),
-                               min_host_stake=parse_eth(min_stake, "--min-stake"), slash_bps=slash_bps,
-                               prover_share_bps=prover_share_bps,
-                               unbonding_delay=parse_duration(unbonding_delay, "--unbonding-delay"),
-                               revenue_recipient=normalize_address(recipient, "--recipient"), metadata_uri=metadata_uri,
-                               notice_period=parse_duration(notice_period, "--notice-period"))
+    opts = registration_options(price, signer, min_stake, slash_bps, prover_share_bps, unbonding_delay,
+                                notice_period, metadata_uri, recipient)
     c = open_chain(rpc_url, deployments)
     owner = client(OwnerClient, c, key)
     say(f"hashing {model_dir} and committing to {fp_file}")
@@ -259,12 +289,21 @@ def model_set_recipient(rpc_url, deployments, key, model_id, recipient):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @oml_command
 def status(rpc_url, deployments, model_ids, as_json):
-    """Models, hosts, stakes, escrows, revenue and slashes, read from chain views and events."""
+    """Models, hosts, stakes, escrows, revenue and slashes, read from chain views and events; community-owned
+    models with their shares, holders and open proposals."""
     from ..chain.client import OMLContract
     from ..chain.status import format_snapshot, snapshot
 
+    from ..chain.deploy import load_deployment, load_deployment_block
+    from ..chain.errors import DeploymentNotFound
+
     c = open_chain(rpc_url, deployments)
-    snap = snapshot(OMLContract(c.w3, c.address), list(model_ids) or None)
+    try:
+        factory = load_deployment(c.chain_id, deployments, name="CommunityFactory")
+    except DeploymentNotFound:  # deployed before community ownership: no community section
+        factory = None
+    snap = snapshot(OMLContract(c.w3, c.address), list(model_ids) or None,
+                    from_block=load_deployment_block(c.chain_id, deployments), factory=factory)
     if as_json:
         echo_json(snap.to_dict())
     else:

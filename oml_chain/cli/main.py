@@ -2,7 +2,7 @@
 
 One module per command group, attached here lazily: `oml fingerprint ...`
 (fingerprinting/cli.py, beside the library it drives), `chain`/`deploy`/`model`/
-`status` (chain.py), `host` (host.py), `permission`, `distribute`, `prove`
+`status` (chain.py), `host` (host.py), `permission`, `distribute`, `prove`, `dao`
 (one module each); shared options live in options.py. A group that cannot be imported (a missing optional
 dependency) is reported when used, not when `oml --help` runs.
 
@@ -30,6 +30,7 @@ GROUPS = {
     "permission": ("oml_chain.cli.permission", "permission"),
     "distribute": ("oml_chain.cli.distribute", "distribute"),
     "prove": ("oml_chain.cli.prove", "prove"),
+    "dao": ("oml_chain.cli.dao", "dao"),
     "status": ("oml_chain.cli.chain", "status"),
 }
 

@@ -35,6 +35,18 @@ def render(summary: Summary) -> str:
         ["fingerprints burned", summary.fingerprints_burned],
         ["user queries with a verified attestation", summary.queries_attested],
     ], ["figure", "value"]))
+    c = summary.community
+    if c.get("claims"):
+        supply = sum(v["shares"] for v in c["claims"].values())
+        rows = [[addr[:10] + "…", f"{v['shares'] * 100 // supply}%", _eth(v["claimed"]), _eth(v["expected"])]
+                for addr, v in c["claims"].items()]
+        rows.append(["vault", "", f"pulled {_eth(c['pulled'])}", f"dust {c['dust']} wei"])
+        out += ["", format_table(rows, ["shareholder", "shares", "claimed (ETH)", "pro-rata (ETH)"])]
+    if c.get("proposal"):
+        pr = c["proposal"]
+        out += ["", format_table([[pr["description"], pr["state_after_vote"], pr["final_state"],
+                                   pr["executed_early"]]],
+                                 ["proposal", "after the vote", "final", "execute before the delay"])]
     out += ["", format_table([[p.name, f"{p.seconds:.1f}"] for p in summary.phases], ["phase", "seconds"])]
     out += ["", format_table([["PASS" if c.ok else "FAIL", c.name, c.detail] for c in summary.checks],
                              ["", "expectation", "detail"])]

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..chain.anvil import DEV_KEYS, free_port, start_anvil
-from ..chain.deploy import deploy_oml
+from ..chain.dao import FACTORY, CommunityClient, DaoParams
+from ..chain.deploy import deploy_oml, load_deployment
 from ..chain.eip712 import Signer
 from ..chain.errors import ContractError, OMLError
 from .procs import ProcessGroup, ServiceProcess
-from ..chain.registration import RegistrationOptions, register_model
+from ..chain.registration import RegistrationOptions, model_params, write_registration
 from ..chain.roles import HostClient, OwnerClient, ProverClient
 
 ETH = 10**18
@@ -36,6 +37,9 @@ class WorldConfig:
     n_fingerprints: int = 64
     queries: int = 20  # K queries to the honest host
     queries_after_price_change: int = 5  # queries once a doubled price is in force (protocol v2: notice period)
+    shares: tuple[int, ...] = (50, 30, 20)  # the community's three shareholders (owner first), in whole shares
+    quorum_percent: int = 25
+    voting_period: int = 600  # seconds; anvil's clock is moved past it
     price: int = 10**12  # wei per query
     min_stake: int = 1 * ETH
     stake: int = 2 * ETH  # what each host stakes
@@ -70,6 +74,7 @@ class Summary:
     revenue_fees: int = 0
     revenue_final: int = 0
     prover_reward: int = 0
+    community: dict = field(default_factory=dict)  # shares, vault, governor, timelock, holders, proposal, claims
     fingerprints_burned: int = 0
     queries_attested: int = 0
     probes: list = field(default_factory=list)
@@ -159,6 +164,7 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     honest = Actor("honest host", DEV_KEYS[2], "0x" + secrets.token_hex(32))
     rogue = Actor("rogue host", DEV_KEYS[3], "0x" + secrets.token_hex(32))
     prover_actor = Actor("prover", DEV_KEYS[4])
+    holders = [owner, Actor("shareholder B", DEV_KEYS[5]), Actor("shareholder C", DEV_KEYS[6])]
 
     with t.phase(f"fingerprinted model ({cfg.preset}, {cfg.n_fingerprints} fingerprints; built once, then cached)"):
         fm = prepare_model(PrepConfig(preset=cfg.preset, n=cfg.n_fingerprints), progress=cfg.progress,
@@ -174,12 +180,26 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
             deployments.unlink()
         oml = deploy_oml(w3, owner.key, deployments)
         own = OwnerClient(w3, oml, owner.key)
-        reg = register_model(own, fm.model_dir, fm.fingerprint_file, RegistrationOptions(
+        opts = RegistrationOptions(
             price_per_query=cfg.price, permission_signer=platform.address, min_host_stake=cfg.min_stake,
-            slash_bps=cfg.slash_bps, prover_share_bps=cfg.prover_share_bps, revenue_recipient=owner.address,
-            metadata_uri=f"oml://{cfg.preset}"), out=out / "registration.json")
-        mid = summary.model_id = reg.model_id
-        say(f"         OML {oml} at {node.url}; model {mid} registered ({reg.fingerprint_count} fingerprints)")
+            slash_bps=cfg.slash_bps, prover_share_bps=cfg.prover_share_bps, metadata_uri=f"oml://{cfg.preset}")
+        dao = DaoParams(name=f"OML {cfg.preset} model shares", symbol="OMLS", holders=[h.address for h in holders],
+                        amounts=[n * 10**18 for n in cfg.shares], voting_delay=1, voting_period=cfg.voting_period,
+                        quorum_percent=cfg.quorum_percent, timelock_delay=opts.unbonding_delay)
+        params = model_params(fm.model_dir, fm.fingerprint_file, owner.address, opts)
+        factory = load_deployment(w3.eth.chain_id, deployments, name=FACTORY)
+        community = CommunityClient(w3, oml, factory, owner.key).create(params, dao)
+        for h in holders[1:]:  # votes need delegation: each holder delegates to itself
+            CommunityClient(w3, oml, factory, h.key, community=community).delegate()
+        mid = summary.model_id = community.model_id
+        reg = write_registration(mid, w3.eth.chain_id, oml, community.timelock, params, fm.model_dir,
+                                 fm.fingerprint_file, out=out / "registration.json")
+        summary.community = {"shares": community.shares, "vault": community.vault, "governor": community.governor,
+                             "timelock": community.timelock,
+                             "holders": {h.address: n for h, n in zip(holders, cfg.shares)}}
+        say(f"         OML {oml} at {node.url}; model {mid} registered ({reg.fingerprint_count} fingerprints), "
+            f"community-owned: shares {'/'.join(map(str, cfg.shares))}, timelock {community.timelock[:10]}…, "
+            f"revenue to the vault {community.vault[:10]}…")
     chain = ["--rpc-url", node.url, "--deployments", str(deployments)]
 
     with t.phase("permission service and distribution server"):
@@ -286,25 +306,92 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
                   summary.revenue_final == paid * cfg.price + slashed - reward,
                   f"revenue {summary.revenue_final} wei = {paid} × price + {slashed - reward} from the slash")
 
-    with t.phase(f"owner doubles the price: announced, in force after the notice, {cfg.queries_after_price_change} "
-                 "more queries"):
+    voters = [CommunityClient(w3, oml, factory, h.key, community=community) for h in holders]
+    with t.phase("the community votes to double the price: propose, vote, queue, timelock delay, execute"):
+        community_vote(summary, cfg, w3, voters, mid, say)
+    with t.phase(f"the new price is in force after the notice; {cfg.queries_after_price_change} more queries"):
         price_change(summary, cfg, w3, own, mid, honest.address, f"http://127.0.0.1:{hosts['honest host'][2]}", say)
+    with t.phase("revenue pulled into the vault; each shareholder claims its part"):
+        community_claims(summary, voters, mid, say)
     return summary
+
+
+def _travel(w3, seconds: int) -> None:
+    w3.provider.make_request("evm_increaseTime", [int(seconds)])
+    w3.provider.make_request("evm_mine", [])
+
+
+def community_vote(summary: Summary, cfg: WorldConfig, w3, voters: list, mid: int,
+                   say: Callable[[str], None]) -> None:
+    """Shareholder A proposes doubling the price, A and B vote for it, it is queued, the timelock delay (≥ the
+    unbonding delay, so hosts could leave first) passes on anvil's clock, anyone executes it: OML schedules the
+    new price with the model's notice period. The old owner can no longer change the price itself."""
+    a = voters[0]
+    p = a.propose([a.action_set_price(mid, 2 * cfg.price)])
+    say(f"         proposal {str(p.proposal_id)[:12]}…: {p.description}")
+    _travel(w3, 2)  # past the voting delay
+    for v in voters[:2]:
+        v.vote(p.proposal_id, "for")
+    _travel(w3, cfg.voting_period + 1)
+    succeeded = a.state(p.proposal_id)
+    queued = a.queue(p.proposal_id)
+    early = "executed early (!)"
+    try:
+        a.execute(p.proposal_id)
+    except OMLError as exc:
+        early = exc.__class__.__name__
+    _travel(w3, queued.eta - w3.eth.get_block("latest")["timestamp"] + 1)
+    tx = a.execute(p.proposal_id)
+    scheduled = [e.args for e in tx.events if e.name == "PriceChangeScheduled"]
+    old_owner_refused = False
+    try:
+        OwnerClient(w3, a.address, voters[0].signer).set_price(mid, 1)
+    except ContractError as exc:
+        old_owner_refused = exc.error == "ModelNotOwner"
+    summary.community["proposal"] = {"id": str(p.proposal_id), "description": p.description, "state_after_vote":
+                                     succeeded, "executed_early": early, "final_state": a.state(p.proposal_id)}
+    say(f"         voted {succeeded}; early execute refused ({early}); executed: price change scheduled")
+    summary.check("the community's vote changes the price, only after the timelock delay",
+                  succeeded == "Succeeded" and early != "executed early (!)" and len(scheduled) == 1
+                  and scheduled[0]["newPrice"] == 2 * cfg.price, f"{p.description}: {succeeded} → queued → "
+                  f"executed after the delay; the early execute failed ({early})")
+    summary.check("the former owner can no longer change the model", old_owner_refused, "set_price → ModelNotOwner")
+
+
+def community_claims(summary: Summary, voters: list, mid: int, say: Callable[[str], None]) -> None:
+    """Pull the model's revenue (fees and the treasury part of the slash) into the vault; each holder's claim
+    must be exactly floor(balance × revenue / supply), the accumulator's rounding."""
+    a = voters[0]
+    pulled = a.pull(mid)
+    supply = a.total_supply()
+    acc = pulled * 10**36 // supply
+    claims = {}
+    for v in voters:
+        balance = a.share_balance(v.account)
+        got = v.claim()
+        claims[v.account] = {"shares": balance, "claimed": got, "expected": balance * acc // 10**36}
+        say(f"         {v.account[:10]}… holds {balance * 100 // supply}% of the shares, claimed {got} wei")
+    dust = pulled - sum(c["claimed"] for c in claims.values())
+    summary.community.update({"pulled": pulled, "claims": claims, "dust": dust})
+    summary.check("shareholders claim exactly their pro-rata part",
+                  all(c["claimed"] == c["expected"] for c in claims.values()) and 0 <= dust <= len(claims),
+                  f"{pulled} wei pulled; claims " + " / ".join(str(c["claimed"]) for c in claims.values())
+                  + f"; {dust} wei of rounding dust stays in the vault")
 
 
 def price_change(summary: Summary, cfg: WorldConfig, w3, own: OwnerClient, mid: int, host: str, url: str,
                  say: Callable[[str], None]) -> None:
-    """Protocol v2 in the demo: a price change waits for the model's notice period (anvil time travel here),
-    is charged only for permissions issued after it, and repriced nothing already permitted."""
+    """Protocol v2 in the demo: the price change the community executed waits for the model's notice period
+    (anvil time travel here), is charged only for permissions issued after it, and reprices nothing."""
     new_price = 2 * cfg.price
     settled_before = own.settled_amount(mid, host)
     revenue_before = own.revenue_of(mid)
-    ev = own.set_price(mid, new_price).event("PriceChangeScheduled").args
-    announced_only = own.get_model(mid).price_per_query == cfg.price
-    say(f"         price {cfg.price} → {new_price} wei announced, in force at {ev['effectiveAt']} (notice "
-        f"{own.get_model(mid).notice_period} s); anvil moves its clock past it")
-    w3.provider.make_request("evm_increaseTime", [own.get_model(mid).notice_period])
-    w3.provider.make_request("evm_mine", [])
+    pending = own.pending_price(mid)
+    announced_only = own.get_model(mid).price_per_query == cfg.price and pending is not None \
+        and pending.value == new_price
+    say(f"         price {cfg.price} → {new_price} wei announced, in force at {pending.effective_at if pending else '?'}"
+        f" (notice {own.get_model(mid).notice_period} s); anvil moves its clock past it")
+    _travel(w3, own.get_model(mid).notice_period)
     in_force = own.get_model(mid).price_per_query == new_price
     time.sleep(5.5)  # the host (5 s) and the permission service (2 s) re-read the price from the chain
     k = cfg.queries_after_price_change
