@@ -339,7 +339,7 @@ def community_vote(summary: Summary, cfg: WorldConfig, w3, voters: list, mid: in
     try:
         a.execute(p.proposal_id)
     except OMLError as exc:
-        early = exc.__class__.__name__
+        early = getattr(exc, "error", exc.__class__.__name__)  # the contract error, e.g. the timelock's
     _travel(w3, queued.eta - w3.eth.get_block("latest")["timestamp"] + 1)
     tx = a.execute(p.proposal_id)
     scheduled = [e.args for e in tx.events if e.name == "PriceChangeScheduled"]
