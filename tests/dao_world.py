@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from chain_world import DELAY, ETH, MIN_STAKE, PRICE, PROVER_BPS, SLASH_BPS, World
 
-from oml_chain.chain.dao import ACC_SCALE, Community, CommunityClient, DaoParams, community_abis
+from oml_chain.chain.dao import ACC_INITIAL, ACC_SCALE, Community, CommunityClient, DaoParams, community_abis
 
 VOTING_DELAY, VOTING_PERIOD, QUORUM = 1, 60, 10
 SHARE = 10**18  # one share in base units (18 decimals)
@@ -85,11 +85,12 @@ def slash(world: World, model_id: int, index: int) -> int:
 
 @dataclass
 class VaultModel:
-    """The RevenueVault's arithmetic in Python (spec: acc += (amount × 1e36 + carry) / supply, carry the rest;
-    claimable = credited + balance × (acc − paid) / 1e36, credited at every transfer)."""
+    """The RevenueVault's arithmetic in Python (spec: acc starts at 1, acc += (amount × 1e27 + carry) / supply,
+    carry the rest; claimable = credited + balance × (acc − paid) / 1e27, credited at every transfer; an account
+    never credited counts as paid up to the initial 1)."""
 
     balances: dict[str, int]
-    acc: int = 0
+    acc: int = ACC_INITIAL
     carry: int = 0
     paid: dict[str, int] = field(default_factory=dict)
     credited: dict[str, int] = field(default_factory=dict)
@@ -101,8 +102,7 @@ class VaultModel:
         self.carry = num % supply
 
     def _credit(self, a: str) -> None:
-        self.credited[a] = self.credited.get(a, 0) + self.balances.get(a, 0) * (self.acc - self.paid.get(a, 0)) \
-            // ACC_SCALE
+        self.credited[a] = self.claimable(a)
         self.paid[a] = self.acc
 
     def transfer(self, src: str, dst: str, amount: int) -> None:
@@ -112,7 +112,8 @@ class VaultModel:
         self.balances[dst] = self.balances.get(dst, 0) + amount
 
     def claimable(self, a: str) -> int:
-        return self.credited.get(a, 0) + self.balances.get(a, 0) * (self.acc - self.paid.get(a, 0)) // ACC_SCALE
+        pending = self.balances.get(a, 0) * (self.acc - self.paid.get(a, ACC_INITIAL)) // ACC_SCALE
+        return self.credited.get(a, 0) + pending
 
     def claim(self, a: str) -> int:
         self._credit(a)

@@ -90,13 +90,14 @@ contract CommunityFactory is ICommunityFactory {
         require(delay >= unbondingDelay, FactoryDelayBelowUnbonding(delay, unbondingDelay));
     }
 
-    /// @dev Vault, shares (bound to the vault), timelock (admin: this factory, for now), governor; then the
+    /// @dev Vault, shares (bound to the vault, the minted holders' vault records initialised), timelock (admin: this factory, for now), governor; then the
     /// governor becomes the timelock's only proposer and canceller, anyone an executor, and the factory
     /// renounces the admin role (the timelock stays its own admin, so only a proposal can change roles).
     function _deploy(DaoParams calldata dao) private returns (Community memory c) {
         RevenueVault vault = _vaultDeployer.deploy(_oml, address(this));
         ModelShares shares = _sharesDeployer.deploy(dao.name, dao.symbol, address(vault), dao.holders, dao.amounts);
         vault.bindShares(address(shares));
+        vault.initAccounts(dao.holders);
         TimelockController timelock = _timelockDeployer.deploy(dao.timelockDelay, address(this));
         ModelGovernor governor = _governorDeployer.deploy(
             dao.name, shares, timelock, dao.votingDelay, dao.votingPeriod, dao.proposalThreshold, dao.quorumPercent

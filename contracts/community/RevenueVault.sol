@@ -12,20 +12,28 @@ import {IRevenueVault} from "../interfaces/ICommunity.sol";
 /// @notice A model's revenue recipient: pulls revenue from OML and shares it among the holders of the
 /// community's shares at the moment it is pulled (reward-per-share accumulator, pull-based claims).
 contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
-    /// @dev Scale of the accumulator.
-    uint256 private constant PRECISION = 1e36;
+    /// @dev Scale of the accumulator. With 1e27 the accumulator fits `uint160` for any realistic history:
+    /// it grows by `amount × 1e27 / supply` per pull, so it stays below 2^160 ≈ 1.46e48 as long as the revenue
+    /// ever pulled per share unit stays below ≈ 1.46e21 wei (e.g. 1.46e39 wei for a supply of 1e18 share units);
+    /// past that `pull` reverts (SafeCast) instead of corrupting the records.
+    uint256 private constant PRECISION = 1e27;
+    /// @dev The accumulator's value before any pull. A `paid` of zero (a record never written) counts as this
+    /// value, so records may be initialised (made non-zero) without changing what anyone earns.
+    uint160 private constant INITIAL_ACC = 1;
 
-    /// @dev One holder: wei credited and not yet claimed, and the accumulator value it was credited up to.
+    /// @dev One holder, one slot: the accumulator value it was credited up to (zero: never written, i.e.
+    /// `INITIAL_ACC`), and wei credited and not yet claimed (2^96 wei ≈ 79 billion ether).
     struct Account {
-        uint256 claimable;
-        uint256 paid;
+        uint160 paid;
+        uint96 claimable;
     }
 
     IOML private immutable _oml;
     address private immutable _binder;
     IERC20 private _shares;
-    uint256 private _acc;
-    /// @dev Remainder of the last distribution, in 1e36 units of wei (below the supply).
+    /// @dev Starts at `INITIAL_ACC`, at most `type(uint160).max` (checked at every pull).
+    uint256 private _acc = INITIAL_ACC;
+    /// @dev Remainder of the last distribution, in 1e27 units of wei (below the supply).
     uint256 private _carry;
     /// @dev One slot, non-zero from the first pull on: the first claim writes no fresh slot for the total.
     uint128 private _totalPulled;
@@ -50,6 +58,16 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IRevenueVault
+    function initAccounts(address[] calldata holders) external {
+        require(msg.sender == _binder, VaultNotBinder(msg.sender));
+        for (uint256 i = 0; i < holders.length; i++) {
+            Account storage a = _accounts[holders[i]];
+            // A zero `paid` already counts as INITIAL_ACC: writing it changes no one's earnings.
+            if (a.paid == 0) a.paid = INITIAL_ACC;
+        }
+    }
+
+    /// @inheritdoc IRevenueVault
     function pull(uint256 modelId) external nonReentrant returns (uint256 amount) {
         address recipient = _oml.getModel(modelId).revenueRecipient;
         require(recipient == address(this), VaultNotRecipient(modelId, recipient));
@@ -59,7 +77,8 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
         amount = address(this).balance - before;
         uint256 scaled = amount * PRECISION + _carry;
         uint256 supply = _shares.totalSupply();
-        uint256 acc = _acc + scaled / supply;
+        // Reverts past 2^160 (see PRECISION), so every `paid` fits its record.
+        uint256 acc = SafeCast.toUint160(_acc + scaled / supply);
         _acc = acc;
         _carry = scaled % supply;
         _totalPulled += SafeCast.toUint128(amount);
@@ -83,8 +102,8 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
         uint256 credited = a.claimable;
         amount = credited + _pending(msg.sender, paid, acc);
         require(amount != 0, NothingToWithdraw());
-        if (credited != 0) a.claimable = 0;
-        if (paid != acc) a.paid = acc;
+        // One slot write (acc ≤ type(uint160).max, checked by `pull`).
+        _accounts[msg.sender] = Account({paid: SafeCast.toUint160(acc), claimable: 0});
         _totalClaimed += SafeCast.toUint128(amount);
         emit RevenueClaimed(msg.sender, amount);
         Address.sendValue(payable(msg.sender), amount);
@@ -122,18 +141,23 @@ contract RevenueVault is IRevenueVault, ReentrancyGuardTransient {
     }
 
     /// @dev Move what `account`'s balance earned since its last checkpoint into its claimable; no write when
-    /// nothing changed.
+    /// nothing changed. One slot, read and written once.
     function _credit(address account, uint256 acc) private {
         Account storage a = _accounts[account];
         uint256 paid = a.paid;
+        if (paid == 0) paid = INITIAL_ACC;
         // slither-disable-next-line incorrect-equality -- accumulator bookkeeping, not a balance: equal means nothing new
         if (account == address(0) || paid == acc) return;
-        uint256 owed = _pending(account, paid, acc);
-        if (owed != 0) a.claimable += owed;
-        a.paid = acc;
+        uint256 claimable = a.claimable + _pending(account, paid, acc);
+        // One slot write. acc ≤ type(uint160).max (checked by `pull`); claimable ≤ Σ pulled, and a claimable past
+        // 2^96 wei would revert rather than wrap.
+        _accounts[account] = Account({paid: SafeCast.toUint160(acc), claimable: SafeCast.toUint96(claimable)});
     }
 
+    /// @dev `balance × (acc − paid) / PRECISION`, a zero `paid` (never written) counting as INITIAL_ACC. No
+    /// overflow: balance ≤ supply ≤ 2^128 and supply × (acc − paid) ≤ Σ pulled × PRECISION + supply.
     function _pending(address account, uint256 paid, uint256 acc) private view returns (uint256) {
+        if (paid == 0) paid = INITIAL_ACC;
         return _shares.balanceOf(account) * (acc - paid) / PRECISION;
     }
 }

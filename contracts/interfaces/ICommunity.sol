@@ -60,8 +60,9 @@ interface IModelShares {
 
 /// @title IRevenueVault
 /// @notice A model's `revenueRecipient`: pulls revenue from OML and shares it among the holders of the
-/// community's shares by a reward-per-share accumulator (scaled by 1e36), credited at the balances the
-/// revenue arrived under; holders `claim` (pull).
+/// community's shares by a reward-per-share accumulator (scaled by 1e27, starting at 1), credited at the balances
+/// the revenue arrived under; holders `claim` (pull). Each holder's record is one storage slot (`uint160` paid
+/// accumulator, `uint96` claimable wei).
 interface IRevenueVault is IOMLErrors {
     /// @notice `caller` is not the binder named at construction.
     error VaultNotBinder(address caller);
@@ -85,10 +86,18 @@ interface IRevenueVault is IOMLErrors {
     /// @param shares The community's shares (ERC20).
     function bindShares(address shares) external;
 
+    /// @notice Initialise the records of `holders` (the minted holders), by the binder named at construction, so
+    /// that their first credit or claim updates a warm, non-zero slot instead of writing a fresh one.
+    /// @dev Changes no one's earnings: an unwritten record already counts as credited up to the initial
+    /// accumulator (1); records already written are left as they are.
+    /// @param holders Accounts whose records to initialise.
+    function initAccounts(address[] calldata holders) external;
+
     /// @notice Pull `modelId`'s revenue from OML and distribute it to the holders of now (anyone may call).
     /// @dev Reverts with VaultNotRecipient unless the model's revenue recipient is this vault, and with
-    /// VaultNothingToPull if `OML.revenueOf(modelId)` is zero. `accRewardPerShare += (amount × 1e36 + carry) /
-    /// totalSupply`; the remainder is carried to the next pull.
+    /// VaultNothingToPull if `OML.revenueOf(modelId)` is zero. `accRewardPerShare += (amount × 1e27 + carry) /
+    /// totalSupply`; the remainder is carried to the next pull. Reverts (SafeCast) if the accumulator would
+    /// exceed 2^160 (≈ 1.46e21 wei ever pulled per share unit), so that every record's `paid` fits.
     /// @param modelId The model (a vault may serve several versions).
     /// @return amount Wei pulled.
     function pull(uint256 modelId) external returns (uint256 amount);
@@ -105,7 +114,7 @@ interface IRevenueVault is IOMLErrors {
     /// @notice Wei `account` may claim now: credited plus pending at its current balance.
     function claimableOf(address account) external view returns (uint256);
 
-    /// @notice Revenue per share unit ever distributed, scaled by 1e36.
+    /// @notice 1 + revenue per share unit ever distributed, scaled by 1e27 (1 before the first pull).
     function accRewardPerShare() external view returns (uint256);
 
     /// @notice Wei pulled from OML, all models together.

@@ -40,7 +40,8 @@ COMMUNITY_CONTRACTS = (SHARES, VAULT, GOVERNOR, TIMELOCK, FACTORY, *DEPLOYERS)
 PROPOSAL_STATES = ("Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed")
 OPEN_STATES = frozenset({"Pending", "Active", "Succeeded", "Queued"})
 SUPPORT = {"against": 0, "for": 1, "abstain": 2}  # GovernorCountingSimple
-ACC_SCALE = 10**36  # RevenueVault.accRewardPerShare units
+ACC_SCALE = 10**27  # RevenueVault.accRewardPerShare units
+ACC_INITIAL = 1  # RevenueVault.accRewardPerShare before any pull (an unwritten record counts as paid up to it)
 
 
 # --- structs ---------------------------------------------------------------------------------------------

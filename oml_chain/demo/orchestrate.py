@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..chain.anvil import DEV_KEYS, free_port, start_anvil
-from ..chain.dao import FACTORY, CommunityClient, DaoParams
+from ..chain.dao import ACC_SCALE, FACTORY, CommunityClient, DaoParams
 from ..chain.deploy import deploy_oml, load_deployment
 from ..chain.eip712 import Signer
 from ..chain.errors import ContractError, OMLError
@@ -364,12 +364,12 @@ def community_claims(summary: Summary, voters: list, mid: int, say: Callable[[st
     a = voters[0]
     pulled = a.pull(mid)
     supply = a.total_supply()
-    acc = pulled * 10**36 // supply
+    acc = pulled * ACC_SCALE // supply
     claims = {}
     for v in voters:
         balance = a.share_balance(v.account)
         got = v.claim()
-        claims[v.account] = {"shares": balance, "claimed": got, "expected": balance * acc // 10**36}
+        claims[v.account] = {"shares": balance, "claimed": got, "expected": balance * acc // ACC_SCALE}
         say(f"         {v.account[:10]}… holds {balance * 100 // supply}% of the shares, claimed {got} wei")
     dust = pulled - sum(c["claimed"] for c in claims.values())
     summary.community.update({"pulled": pulled, "claims": claims, "dust": dust})

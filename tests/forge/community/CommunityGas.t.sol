@@ -81,7 +81,8 @@ contract CommunityGasTest is CommunityFixture {
     }
 
     /// @dev The claimer already has ETH (it pays for its transaction), so the payment creates no account.
-    /// A holder's first claim writes its vault record from zero (+20k); the target is for a repeat claim.
+    /// Target (both a holder's first claim and a repeat one): ≤ 60k. The minted holders' records were
+    /// initialised by the factory, so even the first claim updates a non-zero slot.
     function test_gas_pull_and_claim() public {
         vm.deal(bob, 1 ether);
         vm.deal(carol, 1 ether);
@@ -89,8 +90,11 @@ contract CommunityGasTest is CommunityFixture {
         _measure(stranger, address(vault), abi.encodeCall(vault.pull, (modelId)), "pull (first)");
         _earn(1 ether);
         _measure(stranger, address(vault), abi.encodeCall(vault.pull, (modelId)), "pull (later)");
-        _measure(bob, address(vault), abi.encodeCall(vault.claim, ()), "claim (first in the vault, holder's first)");
-        _measure(carol, address(vault), abi.encodeCall(vault.claim, ()), "claim (holder's first)");
+        uint256 firstInVault =
+            _measure(bob, address(vault), abi.encodeCall(vault.claim, ()), "claim (first in the vault, holder's first)");
+        uint256 first = _measure(carol, address(vault), abi.encodeCall(vault.claim, ()), "claim (holder's first)");
+        assertLe(firstInVault, 60_000, "first claim in the vault gas");
+        assertLe(first, 60_000, "holder's first claim gas");
         _earn(1 ether);
         vault.pull(modelId);
         uint256 claimGas = _measure(bob, address(vault), abi.encodeCall(vault.claim, ()), "claim (repeat)");
@@ -98,8 +102,9 @@ contract CommunityGasTest is CommunityFixture {
     }
 
     /// @dev Both holders delegated and already holding; "typical": both were checkpointed by an earlier transfer
-    /// and revenue was pulled since; "first touch": the first transfer after a pull of holders never
-    /// checkpointed (fresh vault slots for both).
+    /// and revenue was pulled since; "first touch": the first transfer after a pull of minted holders never
+    /// checkpointed since the mint (records initialised by the factory). Target for both: ≤ 30k over plain.
+    /// A transfer to a new holder is logged too (its record is written from zero, like its balance).
     function test_gas_transfer_accumulatorOverhead() public {
         _earn(1 ether);
         vault.pull(modelId);
@@ -114,7 +119,14 @@ contract CommunityGasTest is CommunityFixture {
         emit log_named_uint("accumulator overhead, typical", typical - plainGas);
         emit log_named_uint("accumulator overhead, no pull since", noPull - plainGas);
         emit log_named_uint("accumulator overhead, first touch", firstTouch - plainFirst);
-        assertLe(typical - plainGas, 30_000, "transfer overhead of the accumulator");
+        assertLe(typical - plainGas, 30_000, "transfer overhead of the accumulator, typical");
+        assertLe(firstTouch - plainFirst, 30_000, "transfer overhead of the accumulator, first touch");
+        _earn(1 ether);
+        vault.pull(modelId);
+        data = abi.encodeCall(shares.transfer, (dave, 1e18));
+        uint256 toNew = _measure(alice, address(shares), data, "shares transfer to a new holder, after a pull");
+        uint256 plainToNew = _measure(alice, address(plain), data, "plain ERC20Votes transfer to a new holder");
+        emit log_named_uint("accumulator overhead, to a new holder", toNew - plainToNew);
     }
 
     // ---- helpers (as tests/forge/Gas.t.sol) ----

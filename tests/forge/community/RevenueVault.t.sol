@@ -4,13 +4,16 @@ pragma solidity 0.8.37;
 import {CommunityFixture} from "./CommunityFixture.sol";
 import {IOMLErrors} from "../../../contracts/interfaces/IOMLErrors.sol";
 import {IRevenueVault} from "../../../contracts/interfaces/ICommunity.sol";
+import {DaoParams} from "../../../contracts/interfaces/ICommunity.sol";
+import {RevenueVault} from "../../../contracts/community/RevenueVault.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @notice Revenue reaches the holders at the moment it is pulled, in proportion to their balances then.
 contract RevenueVaultTest is CommunityFixture {
     function test_pull_distributesByBalance() public {
         _earn(10 ether);
         vm.expectEmit();
-        emit IRevenueVault.RevenuePulled(modelId, 10 ether, 10 ether * 1e36 / SUPPLY);
+        emit IRevenueVault.RevenuePulled(modelId, 10 ether, 1 + 10 ether * 1e27 / SUPPLY);
         assertEq(vault.pull(modelId), 10 ether, "pulled");
         assertEq(oml.revenueOf(modelId), 0, "OML revenue emptied");
         assertEq(vault.claimableOf(alice), 5 ether, "alice 50 %");
@@ -83,6 +86,92 @@ contract RevenueVaultTest is CommunityFixture {
         vm.expectRevert(abi.encodeWithSelector(IRevenueVault.VaultNotShares.selector, stranger));
         vm.prank(stranger);
         vault.checkpoint(alice, stranger);
+    }
+
+    /// @dev The factory initialised the minted holders' records (paid = 1, one non-zero slot each); others are
+    /// untouched.
+    function test_initAccounts_mintedHoldersInitialised() public view {
+        assertEq(vault.accRewardPerShare(), 1, "initial accumulator");
+        assertEq(uint256(vm.load(address(vault), _record(alice))), 1, "alice: paid 1, claimable 0");
+        assertEq(uint256(vm.load(address(vault), _record(carol))), 1, "carol");
+        assertEq(uint256(vm.load(address(vault), _record(dave))), 0, "dave never written");
+    }
+
+    function test_initAccounts_revertsWhen_notBinder() public {
+        address[] memory holders = new address[](1);
+        holders[0] = dave;
+        vm.expectRevert(abi.encodeWithSelector(IRevenueVault.VaultNotBinder.selector, stranger));
+        vm.prank(stranger);
+        vault.initAccounts(holders);
+    }
+
+    /// @dev Initialising changes no one's earnings, at any time: written records are left alone, and an unwritten
+    /// record already counts as paid up to the initial accumulator.
+    function test_initAccounts_changesNoEarnings() public {
+        _earn(10 ether);
+        vault.pull(modelId);
+        _transfer(alice, dave, 100e18);
+        _earn(10 ether);
+        vault.pull(modelId);
+        address[] memory holders = new address[](3);
+        (holders[0], holders[1], holders[2]) = (alice, dave, stranger);
+        uint256 aliceBefore = vault.claimableOf(alice);
+        bytes32 daveRecord = vm.load(address(vault), _record(dave));
+        vm.prank(address(factory));
+        vault.initAccounts(holders);
+        assertEq(vault.claimableOf(alice), aliceBefore, "alice");
+        assertEq(aliceBefore, 5 ether + 4 ether, "alice: 50 % then 40 %");
+        assertEq(vault.claimableOf(dave), 1 ether, "dave: 10 % of the second pull");
+        assertEq(vm.load(address(vault), _record(dave)), daveRecord, "written record untouched");
+        assertEq(vault.claimableOf(stranger), 0, "stranger");
+    }
+
+    /// @dev A minted holder whose record was never initialised (zero slot) earns exactly the same: a zero
+    /// `paid` counts as the initial accumulator, so no phantom wei.
+    function test_uninitialisedRecord_earnsExactly() public {
+        vm.store(address(vault), _record(bob), bytes32(0));
+        _earn(10 ether);
+        vault.pull(modelId);
+        assertEq(vault.claimableOf(bob), 3 ether, "bob 30 %");
+        _transfer(bob, dave, 150e18);
+        assertEq(vault.claimableOf(bob), 3 ether, "credited at the transfer");
+        _earn(10 ether);
+        vault.pull(modelId);
+        assertEq(vault.claimableOf(bob), 4.5 ether, "then 15 %");
+        assertEq(vault.claimableOf(dave), 1.5 ether, "dave 15 % of the second pull");
+        vm.prank(bob);
+        assertEq(vault.claim(), 4.5 ether, "claimed");
+    }
+
+    /// @dev The accumulator must fit the records' uint160 `paid`: a pull past 2^160 reverts instead of corrupting.
+    function test_pull_revertsWhen_accumulatorOverflows() public {
+        DaoParams memory d = _dao();
+        address[] memory holders = new address[](1);
+        uint256[] memory amounts = new uint256[](1);
+        (holders[0], amounts[0]) = (alice, 1);
+        (d.holders, d.amounts) = (holders, amounts);
+        c = factory.createCommunityModel(_params(tree[0], N_FINGERPRINTS), d);
+        RevenueVault tiny = RevenueVault(payable(c.vault));
+        modelId = c.modelId;
+        _stakeHost(MIN_STAKE);
+        vm.prank(host);
+        oml.depositEscrow{value: 100_000 ether}(modelId);
+        (earned, earnedCount) = (0, 0);
+        // 1 share unit: the accumulator grows by amount × 1e27; 2^160 ≈ 1.46e48, i.e. ≈ 1461.5 ether.
+        _earn(1400 ether);
+        tiny.pull(modelId);
+        assertEq(tiny.claimableOf(alice), 1400 ether, "all of it");
+        _earn(100 ether);
+        uint256 next = 1 + 1500 ether * 1e27;
+        vm.expectRevert(abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 160, next));
+        tiny.pull(modelId);
+        vm.prank(alice);
+        assertEq(tiny.claim(), 1400 ether, "what was pulled stays claimable");
+    }
+
+    /// @dev Slot of `account`'s packed record (`_accounts` is the mapping at slot 4).
+    function _record(address account) private pure returns (bytes32) {
+        return keccak256(abi.encode(account, uint256(4)));
     }
 
     function test_bindShares_revertsWhen_notBinderOrBound() public {

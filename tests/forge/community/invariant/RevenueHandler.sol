@@ -5,7 +5,9 @@ import {CommunityFixture} from "../CommunityFixture.sol";
 
 /// @notice Drives a real community model (real OML revenue by settled host vouchers) with random share
 /// transfers, revenue arrivals, pulls and claims by five holders, and keeps a reference model of what each
-/// holder earned: Σ over pulls of floor(balance at the pull × amount / supply).
+/// holder earned: Σ over pulls of floor(balance at the pull × amount / supply), independent of the vault's
+/// accumulator scale. alice, bob and carol are minted holders (records initialised by the factory); dave and
+/// 0xE21 start with unwritten records (a zero `paid`, counting as the initial accumulator).
 contract RevenueHandler is CommunityFixture {
     uint256 internal constant N = 5;
 
