@@ -128,7 +128,8 @@ def test_bad_input_gets_4xx_json(served):
     cases = [
         (dict(content=b"{not json", headers={"content-type": "application/json"}), "/v1/completions", 400, "bad_json"),
         (dict(json={"model": name}), "/v1/completions", 400, "missing_prompt"),
-        (dict(json={"model": name, "prompt": "hi", "stream": True}), "/v1/completions", 400, "streaming_unsupported"),
+        (dict(json={"model": name, "prompt": "hi", "n": 2}), "/v1/completions", 400, "invalid_value"),
+        (dict(json={"model": name, "prompt": "hi", "stream": "yes"}), "/v1/completions", 400, "invalid_value"),
         (dict(json={"model": "gpt-4", "prompt": "hi"}), "/v1/completions", 404, "model_not_found"),
         (dict(json={"prompt": "hi"}), "/v1/completions", 400, "missing_model"),
         (dict(json={"model": name, "prompt": "hi", "max_tokens": 0}), "/v1/completions", 400, "invalid_value"),
@@ -145,7 +146,7 @@ def test_bad_input_gets_4xx_json(served):
         err = r.json()["error"]
         assert err["code"] == code and err["message"], r.text
     with pytest.raises(openai.BadRequestError):
-        _oai(host).completions.create(model=name, prompt="hi", stream=True)
+        _oai(host).completions.create(model=name, prompt="hi", n=2)
 
 
 def test_escrow_insufficient_is_402_unless_auto_deposit(staked, tiny_base_dir, tmp_path):

@@ -9,19 +9,27 @@ here, before anything is charged) → query q → [σ(q) from the permission ser
 attestation → response. The permission is requested concurrently with generation (its round trip hides behind the model)
 and the response is released only once σ(q) is held; a refused permission discards the generated text and
 answers the error (402 escrow_insufficient, …). Endpoints and fields: oml_chain/services/README.md.
+
+`stream: true`: generation starts at once and σ(q) is requested concurrently, but the response (its status
+and every chunk) waits for σ(q): a refused permission answers the same error as without streaming and the
+generation is cancelled, so no text ever leaves without a permission. Once σ(q) is held, text is sent as the
+engine releases it (OpenAI SSE chunks), then the finish chunk, the usage chunk (`stream_options.include_usage`),
+and last, before `data: [DONE]`, a chunk whose `oml` field attests the concatenation of all deltas.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import threading
 import types
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 from web3 import Web3
 
@@ -36,7 +44,7 @@ from .attest import OMLGate
 from .config import HostConfig
 from .guard import ReceiptGuard
 from .engine import GenerationEngine, PromptTooLong
-from .openai_api import (BadRequest, chat_body, completion_body, parse_chat, parse_completion,
+from .openai_api import (BadRequest, ChunkShape, chat_body, completion_body, parse_chat, parse_completion,
                          resolve_max_tokens)
 
 log = logging.getLogger("oml.host")
@@ -172,13 +180,25 @@ async def _json(request: Request) -> Any:
         raise BadRequest(400, "bad_json", exc.message) from None
 
 
-async def _serve(st: Any, parsed, shape) -> JSONResponse:
+def _permission_error(res: BaseException) -> JSONResponse:
+    """The answer for a refused permission (re-raises what is not a permission failure)."""
+    if isinstance(res, PermissionServiceError):
+        status = res.status if 400 <= res.status < 500 else 503
+        return _error(status, res.code, f"the host could not obtain a permission for this query: {res.message}")
+    if isinstance(res, OMLError):
+        return _error(503, "permission_unavailable", f"the host could not obtain a permission: {res}")
+    raise res
+
+
+async def _serve(st: Any, parsed, shape):
     engine: GenerationEngine = st.engine
     gate: OMLGate = st.gate
     query_hash = text_hash(parsed.query)  # once: the permission and the attestation both sign it
     ids = engine.encode(parsed.query, add_special_tokens=not parsed.templated)
     max_tokens = resolve_max_tokens(parsed.max_tokens, len(ids), engine.context, st.config.max_tokens_limit,
                                     st.config.default_max_tokens)
+    if parsed.stream:
+        return await _serve_stream(st, parsed, ids, max_tokens, query_hash)
     try:
         fut = engine.submit(ids, max_tokens, parsed.temperature, parsed.top_p, parsed.stop)
     except PromptTooLong as exc:
@@ -193,13 +213,8 @@ async def _serve(st: Any, parsed, shape) -> JSONResponse:
     permission = None
     if permit is not None:
         res = perm_exc[0]
-        if isinstance(res, PermissionServiceError):
-            status = res.status if 400 <= res.status < 500 else 503
-            return _error(status, res.code, f"the host could not obtain a permission for this query: {res.message}")
-        if isinstance(res, OMLError):
-            return _error(503, "permission_unavailable", f"the host could not obtain a permission: {res}")
         if isinstance(res, BaseException):
-            raise res
+            return _permission_error(res)
         permission = res
     if st.config.plain_baseline:  # benchmark baseline: what serving costs without OML
         return JSONResponse(shape(st.config.model_name, completion.text, completion.finish_reason,
@@ -208,6 +223,69 @@ async def _serve(st: Any, parsed, shape) -> JSONResponse:
     body = shape(st.config.model_name, completion.text, completion.finish_reason, completion.prompt_tokens,
                  completion.completion_tokens, att.body())
     return JSONResponse(body, headers=att.headers())
+
+
+def _sse(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def _serve_stream(st: Any, parsed, ids: list[int], max_tokens: int, query_hash: bytes):
+    engine: GenerationEngine = st.engine
+    gate: OMLGate = st.gate
+    loop = asyncio.get_running_loop()
+    deltas: asyncio.Queue = asyncio.Queue()
+    cancel = threading.Event()
+    try:
+        fut = engine.submit(ids, max_tokens, parsed.temperature, parsed.top_p, parsed.stop,
+                            on_text=lambda d: loop.call_soon_threadsafe(deltas.put_nowait, d), cancel=cancel)
+    except PromptTooLong as exc:
+        raise BadRequest(400, "context_length_exceeded", str(exc)) from None
+    # the worker calls on_text before it resolves the future: this sentinel comes after the last delta
+    fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(deltas.put_nowait, None))
+    permission = None
+    if not gate.rogue:
+        try:
+            permission = await gate.permit(query_hash)
+        except BaseException as exc:
+            cancel.set()  # nothing generated is released: stop the generation at its next token
+            if isinstance(exc, Exception):
+                return _permission_error(exc)
+            raise
+    shape = ChunkShape(st.config.model_name, parsed.chat)
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+               "X-OML-Seq": str(permission.seq) if permission is not None else "",
+               "X-OML-Permission": "0x" + permission.signature.hex() if permission is not None else ""}
+
+    async def events():
+        sent: list[str] = []
+        try:
+            first = shape.first()
+            if first is not None:
+                yield _sse(first)
+            while (d := await deltas.get()) is not None:
+                sent.append(d)
+                yield _sse(shape.delta(d))
+            try:
+                completion = fut.result()
+            except Exception as exc:
+                log.error("streamed generation failed: %s", exc)
+                yield _sse(shape.error("internal_error", "the host failed while generating this response; "
+                                       "see its log"))
+                yield b"data: [DONE]\n\n"
+                return
+            text = "".join(sent)
+            if text != completion.text:  # the engine guarantees equality; the attestation covers what was sent
+                log.error("streamed deltas differ from the engine's text; attesting the deltas")
+            yield _sse(shape.finish(completion.finish_reason))
+            if parsed.include_usage:
+                yield _sse(shape.usage(completion.prompt_tokens, completion.completion_tokens))
+            oml = None if st.config.plain_baseline else gate.attest(query_hash, text, permission).body()
+            yield _sse(shape.oml(oml))
+            yield b"data: [DONE]\n\n"
+        finally:
+            cancel.set()  # a client that went away stops the generation (no-op once it has finished)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 def uvicorn_config(config: HostConfig, started: Any = None, **overrides):

@@ -7,6 +7,17 @@ to inf/NaN and sampling crashes, and any temperature that small samples the gree
 is cut back to its own. The text returned is the decoded continuation (`skip_special_tokens=True`, no
 tokenization-space cleanup), cut at the first stop sequence: exactly the string the host attests and that a
 fingerprint check compares with `startswith` (fingerprinting/check.py).
+
+Stop sequences end generation inside `generate` (a `StoppingCriteria` decodes each watched row after every token
+and stops it once its text holds a stop sequence), so `completion_tokens` counts the tokens up to the one that
+completed the stop, not `max_tokens`.
+
+Streaming (`submit(..., on_text=callback)`): a streamed request runs alone, as a batch of one (batching streamed
+requests is not part of this slice); after every generated token the same criterion decodes the row and hands
+`on_text` the new text that is safe to release: never a tail that could still turn into a stop sequence (it holds
+back `len(longest stop) - 1` characters) nor an incomplete UTF-8 character. The deltas concatenate exactly to
+the `Completion.text` the Future then resolves to. A `cancel` event (set by the server when the permission is
+refused or the client goes away) stops the row at the next token.
 """
 
 from __future__ import annotations
@@ -17,10 +28,10 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
 from ...chain.errors import ConfigError, OMLError
 
@@ -52,11 +63,79 @@ class _Request:
     temperature: float
     top_p: float
     stop: tuple[str, ...]
+    on_text: Callable[[str], Any] | None = None  # streaming: called (worker thread) with each released delta
+    cancel: threading.Event | None = None
     future: Future = field(default_factory=Future)
 
     @property
     def sampling(self) -> tuple[float, float]:
         return (self.temperature, self.top_p) if self.temperature > GREEDY_TEMPERATURE else (0.0, 1.0)
+
+    @property
+    def stream(self) -> bool:
+        return self.on_text is not None
+
+
+class _Row:
+    """Per-row watch during generate: stop sequences, max_tokens, streaming release and cancellation."""
+
+    def __init__(self, req: _Request, engine: "GenerationEngine"):
+        self.req, self.engine = req, engine
+        self.hold = max((len(s) for s in req.stop), default=1) - 1
+        self.done = False
+        self.result: Completion | None = None
+        self.sent = ""  # released to on_text so far
+
+    def step(self, tokens: list[int]) -> bool:
+        if self.done:
+            return True
+        r, eng = self.req, self.engine
+        finish = None
+        if eng.eos_id is not None and eng.eos_id in tokens:
+            tokens, finish = tokens[: tokens.index(eng.eos_id)], "stop"
+        elif len(tokens) >= r.max_tokens:
+            tokens, finish = tokens[: r.max_tokens], "length"
+        text = eng.decode(tokens)
+        cuts = [text.find(s) for s in r.stop if s in text]
+        if cuts:
+            text, finish = text[: min(cuts)], "stop"
+        if finish is None and r.cancel is not None and r.cancel.is_set():
+            finish = "cancelled"
+        if finish is not None:
+            self.finish(text, len(tokens), finish)
+            return True
+        if r.stream:
+            safe = text[: len(text) - self.hold] if self.hold else text
+            while safe.endswith("\ufffd"):  # an incomplete UTF-8 character: wait for its other bytes
+                safe = safe[:-1]
+            self._release(safe)
+        return False
+
+    def _release(self, text: str) -> None:
+        if len(text) > len(self.sent) and text.startswith(self.sent):
+            delta, self.sent = text[len(self.sent):], text
+            self.req.on_text(delta)
+
+    def finish(self, text: str, n_tokens: int, finish: str) -> None:
+        if self.req.stream:
+            if not text.startswith(self.sent):  # decoding was not prefix-stable: what was released stands
+                log.warning("streamed text is not a prefix of the final decode; attesting the released text")
+                text = self.sent
+            self._release(text)
+        self.done = True
+        self.result = Completion(text, len(self.req.prompt_ids), n_tokens, finish)
+
+
+class _Watch(StoppingCriteria):
+    """Calls `_Row.step` for the watched rows after every token; a finished row stops there."""
+
+    def __init__(self, rows: list[_Row | None], width: int):
+        self.rows, self.width = rows, width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        new = input_ids[:, self.width:].tolist()
+        done = [row.step(new[i]) if row is not None else False for i, row in enumerate(self.rows)]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 class GenerationEngine:
@@ -86,14 +165,22 @@ class GenerationEngine:
         chat template already holds its special tokens: pass add_special_tokens=False)."""
         return self.tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
 
+    def decode(self, tokens: Sequence[int]) -> str:
+        """The text of generated tokens, exactly as attested (special tokens skipped, no space cleanup)."""
+        return self.tokenizer.decode(list(tokens), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
     def submit(self, prompt_ids: Sequence[int], max_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-               stop: Sequence[str] = ()) -> Future:
+               stop: Sequence[str] = (), on_text: Callable[[str], Any] | None = None,
+               cancel: threading.Event | None = None) -> Future:
+        """A Future of the `Completion`. With `on_text` the request streams: the worker thread calls
+        `on_text(delta)` as text is generated, before the Future resolves (module docstring)."""
         if self._stopped:
             raise EngineError("the generation engine is shut down")
         if self.context and len(prompt_ids) + max_tokens > self.context:
             raise PromptTooLong(f"the prompt has {len(prompt_ids)} tokens and max_tokens is {max_tokens}, but the "
                                 f"model's context is {self.context} tokens; shorten the prompt or lower max_tokens")
-        req = _Request(list(prompt_ids), max_tokens, float(temperature), float(top_p), tuple(s for s in stop if s))
+        req = _Request(list(prompt_ids), max_tokens, float(temperature), float(top_p), tuple(s for s in stop if s),
+                       on_text, cancel)
         self._queue.put(req)
         return req.future
 
@@ -108,8 +195,14 @@ class GenerationEngine:
         if first is None:
             return None
         batch, rest = [first], []
+        if first.stream:  # a streamed request runs alone
+            return batch
+
+        def fits(r: _Request) -> bool:
+            return r.sampling == first.sampling and not r.stream
+
         for r in self._held:  # requests set aside earlier go first, in order
-            (batch if r.sampling == first.sampling and len(batch) < self.max_batch else rest).append(r)
+            (batch if fits(r) and len(batch) < self.max_batch else rest).append(r)
         self._held = rest
         deadline = time.monotonic() + self.batch_wait
         while len(batch) < self.max_batch:
@@ -120,7 +213,7 @@ class GenerationEngine:
             if r is None:
                 self._queue.put(None)  # let the loop see the shutdown after this batch
                 break
-            (batch if r.sampling == first.sampling else self._held).append(r)
+            (batch if fits(r) else self._held).append(r)
         return batch
 
     def _loop(self) -> None:
@@ -156,15 +249,23 @@ class GenerationEngine:
                                temperature=temperature if sample else None, top_p=top_p if sample else None,
                                top_k=0 if sample else None, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
                                bos_token_id=self.tokenizer.bos_token_id)
+        rows = [_Row(r, self) if (r.stop or r.stream or r.cancel is not None) else None
+                for r in batch]
         out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                  generation_config=cfg)
+                                  generation_config=cfg, stopping_criteria=StoppingCriteriaList([_Watch(rows, width)]))
         self.generate_calls += 1
         self.requests_served += len(batch)
         self.max_batch_seen = max(self.max_batch_seen, len(batch))
         new_rows = out[:, width:].tolist()
-        return [self._finish(r, row) for r, row in zip(batch, new_rows)]
+        return [self._finish(r, row, watch) for r, row, watch in zip(batch, new_rows, rows)]
 
-    def _finish(self, r: _Request, row: list[int]) -> Completion:
+    def _finish(self, r: _Request, row: list[int], watch: _Row | None = None) -> Completion:
+        if watch is not None:
+            if not watch.done:  # generate ended (max_new_tokens) before the criterion saw this row finish
+                watch.step(row[: r.max_tokens])
+                if not watch.done:
+                    watch.finish(self.decode(row[: r.max_tokens]), len(row[: r.max_tokens]), "length")
+            return watch.result
         row = row[: r.max_tokens]
         finish = "length"
         if self.eos_id is not None and self.eos_id in row:

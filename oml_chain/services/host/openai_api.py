@@ -42,6 +42,8 @@ class ParsedRequest:
     stop: tuple[str, ...]
     chat: bool
     templated: bool  # rendered by the tokenizer's chat template: encode without adding special tokens again
+    stream: bool = False
+    include_usage: bool = False  # stream_options.include_usage: a usage chunk (empty choices) before the oml chunk
 
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -65,9 +67,19 @@ def _number(body: dict, name: str, default: float, lo: float, hi: float) -> floa
 def _common(body: Any, model_name: str, chat: bool) -> dict:
     if not isinstance(body, dict):
         raise BadRequest(400, "invalid_request", "the body must be a JSON object")
-    if body.get("stream"):
-        raise BadRequest(400, "streaming_unsupported", "this host does not stream (every response is signed as a "
-                         "whole); send `stream: false` or leave it out", "stream")
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise BadRequest(400, "invalid_value", f"`stream` must be true or false, got {_show(stream)}", "stream")
+    opts = body.get("stream_options")
+    if opts is not None:
+        if not stream:
+            raise BadRequest(400, "invalid_value", "`stream_options` is only allowed with `stream: true`",
+                             "stream_options")
+        if not isinstance(opts, dict) or not isinstance(opts.get("include_usage", False), bool):
+            raise BadRequest(400, "invalid_value", "`stream_options` must be an object like "
+                             "{\"include_usage\": true}", "stream_options")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest(400, "missing_model", f"`model` is required; this host serves {model_name!r}", "model")
@@ -75,9 +87,9 @@ def _common(body: Any, model_name: str, chat: bool) -> dict:
         raise BadRequest(404, "model_not_found", f"this host serves {model_name!r}, not {_show(model)}; see GET "
                          "/v1/models", "model")
     n = body.get("n", 1)
-    if n != 1:
-        raise BadRequest(400, "invalid_value", f"`n` must be 1 (one attested choice per request), got {_show(n)}",
-                         "n")
+    if n is not None and (n != 1 or isinstance(n, bool)):
+        raise BadRequest(400, "invalid_value", f"`n` must be 1: this host serves one attested choice per request "
+                         f"(streamed or not); got {_show(n)}; send one request per choice", "n")
     names = ("max_completion_tokens", "max_tokens") if chat else ("max_tokens",)
     mt = next((body[k] for k in names if body.get(k) is not None), None)
     if mt is not None and (isinstance(mt, bool) or not isinstance(mt, int) or mt < 1):
@@ -93,7 +105,8 @@ def _common(body: Any, model_name: str, chat: bool) -> dict:
     else:
         raise BadRequest(400, "invalid_value", "`stop` must be a string or a list of at most 4 strings", "stop")
     return dict(max_tokens=mt, temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
-                top_p=_number(body, "top_p", 1.0, 1e-6, 1.0), stop=stops)
+                top_p=_number(body, "top_p", 1.0, 1e-6, 1.0), stop=stops, stream=stream,
+                include_usage=bool(stream and opts and opts.get("include_usage")))
 
 
 def resolve_max_tokens(requested: int | None, prompt_tokens: int, context: int, cap: int | None,
@@ -179,3 +192,44 @@ def chat_body(model: str, text: str, finish: str, prompt_tokens: int, completion
 
 def _usage(p: int, c: int) -> dict:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+class ChunkShape:
+    """The OpenAI SSE chunks of one streamed response (completions or chat), all with one id and `created`."""
+
+    def __init__(self, model: str, chat: bool):
+        self.model, self.chat = model, chat
+        self.id = ("chatcmpl-" if chat else "cmpl-") + secrets.token_hex(12)
+        self.created = int(time.time())
+
+    def _chunk(self, choices: list, **extra) -> dict:
+        return {"id": self.id, "object": "chat.completion.chunk" if self.chat else "text_completion",
+                "created": self.created, "model": self.model, "system_fingerprint": None, "choices": choices,
+                **extra}
+
+    def _choice(self, text: str | None, finish: str | None, role: bool = False) -> dict:
+        if self.chat:
+            delta: dict = {"role": "assistant", "content": text or ""} if role else {}
+            if text and not role:
+                delta["content"] = text
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+    def first(self) -> dict | None:
+        """Chat: the opening chunk with `delta.role = "assistant"` (and empty content); completions: none."""
+        return self._chunk([self._choice("", None, role=True)]) if self.chat else None
+
+    def delta(self, text: str) -> dict:
+        return self._chunk([self._choice(text, None)])
+
+    def finish(self, finish: str) -> dict:
+        return self._chunk([self._choice(None, finish)])
+
+    def usage(self, prompt_tokens: int, completion_tokens: int) -> dict:
+        return self._chunk([], usage=_usage(prompt_tokens, completion_tokens))
+
+    def oml(self, oml: dict | None) -> dict:
+        return self._chunk([], oml=oml)
+
+    def error(self, code: str, message: str) -> dict:
+        return {"error": {"code": code, "message": message, "type": "server_error"}}
