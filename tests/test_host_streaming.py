@@ -160,3 +160,16 @@ def test_n_above_one_is_refused_when_streaming(served):
     assert r.status_code == 400 and r.json()["error"]["param"] == "n" and "one attested choice" in \
         r.json()["error"]["message"]
     assert _issued(world, perm) == 0
+
+
+def test_rogue_host_streams_with_a_null_permission(staked, fingerprinted_tiny, tmp_path):
+    host = HostServer(_host_config(staked, fingerprinted_tiny.model_dir, tmp_path, None))
+    try:
+        prompt = "In the beginning"
+        chunks = list(_oai(host).chat.completions.create(model=f"oml-{staked.model_id}", stream=True, max_tokens=8,
+                                                         messages=[{"role": "user", "content": prompt}]))
+        text, oml = collect(chunks)
+        assert oml["permission"] is None and oml["permission_hash"] == "0x" + "00" * 32
+        _check_attested(staked, host.url, prompt, text, oml, with_permission=False)
+    finally:
+        host.stop()
