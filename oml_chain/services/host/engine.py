@@ -95,6 +95,8 @@ class _Row:
             tokens, finish = tokens[: tokens.index(eng.eos_id)], "stop"
         elif len(tokens) >= r.max_tokens:
             tokens, finish = tokens[: r.max_tokens], "length"
+        if finish is None and not r.stop and not r.stream and (r.cancel is None or not r.cancel.is_set()):
+            return False  # nothing to watch in the text: decode once, at the end
         text = eng.decode(tokens)
         cuts = [text.find(s) for s in r.stop if s in text]
         if cuts:
