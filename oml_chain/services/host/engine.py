@@ -251,29 +251,24 @@ class GenerationEngine:
                                temperature=temperature if sample else None, top_p=top_p if sample else None,
                                top_k=0 if sample else None, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
                                bos_token_id=self.tokenizer.bos_token_id)
-        rows = [_Row(r, self) if (r.stop or r.stream or r.cancel is not None) else None
-                for r in batch]
+        rows = [_Row(r, self) for r in batch]
+        # watch every token only when a row needs it (stop sequences, streaming, cancellation)
+        watched = any(r.stop or r.stream or r.cancel is not None for r in batch)
+        criteria = StoppingCriteriaList([_Watch(rows, width)]) if watched else None
         out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                  generation_config=cfg, stopping_criteria=StoppingCriteriaList([_Watch(rows, width)]))
+                                  generation_config=cfg, stopping_criteria=criteria)
         self.generate_calls += 1
         self.requests_served += len(batch)
         self.max_batch_seen = max(self.max_batch_seen, len(batch))
         new_rows = out[:, width:].tolist()
-        return [self._finish(r, row, watch) for r, row, watch in zip(batch, new_rows, rows)]
+        return [self._finish(watch, tokens) for watch, tokens in zip(rows, new_rows)]
 
-    def _finish(self, r: _Request, row: list[int], watch: _Row | None = None) -> Completion:
-        if watch is not None:
-            if not watch.done:  # generate ended (max_new_tokens) before the criterion saw this row finish
-                watch.step(row[: r.max_tokens])
-                if not watch.done:
-                    watch.finish(self.decode(row[: r.max_tokens]), len(row[: r.max_tokens]), "length")
-            return watch.result
-        row = row[: r.max_tokens]
-        finish = "length"
-        if self.eos_id is not None and self.eos_id in row:
-            row, finish = row[: row.index(self.eos_id)], "stop"
-        text = self.tokenizer.decode(row, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        cuts = [text.find(s) for s in r.stop if s in text]
-        if cuts:
-            text, finish = text[: min(cuts)], "stop"
-        return Completion(text, len(r.prompt_ids), len(row), finish)
+    @staticmethod
+    def _finish(watch: _Row, tokens: list[int]) -> Completion:
+        """The row's completion: the same cut (eos, max_tokens, stop sequences) whether or not it was watched."""
+        if not watch.done:  # generate ended before a per-token check finished this row
+            tokens = tokens[: watch.req.max_tokens]
+            watch.step(tokens)
+            if not watch.done:
+                watch.finish(watch.engine.decode(tokens), len(tokens), "length")
+        return watch.result
