@@ -29,7 +29,7 @@ from web3 import Web3
 from .client import OMLContract, TxResult, _outputs
 from .eip712 import Signer
 from .errors import ERROR_TABLE, ConfigError, ContractStateError, RevertDecoder
-from .types import ZERO_ADDRESS, AbiStruct, ModelParams, StakeTerms
+from .types import ZERO_ADDRESS, AbiStruct, ModelParams, StakeTerms, check_uints
 
 SHARES, VAULT, GOVERNOR, TIMELOCK, FACTORY = ("ModelShares", "RevenueVault", "ModelGovernor", "TimelockController",
                                               "CommunityFactory")
@@ -71,15 +71,12 @@ class DaoParams(AbiStruct):
     def __post_init__(self) -> None:
         object.__setattr__(self, "holders", tuple(self.holders))
         object.__setattr__(self, "amounts", tuple(self.amounts))
-        for h in self.holders:
+        for h in self.holders:  # (tuples first: a generator would be used up by this check)
             if not isinstance(h, str) or not is_address(h):
                 raise ConfigError(f"a holder must be a 0x-address, got {h!r}")
         object.__setattr__(self, "holders", tuple(to_checksum_address(h) for h in self.holders))
-        for name, bits in (("voting_delay", 48), ("voting_period", 32), ("proposal_threshold", 256),
-                           ("quorum_percent", 256), ("timelock_delay", 256)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << bits:
-                raise ConfigError(f"DaoParams.{name} must be an integer in [0, 2**{bits}), got {v!r}")
+        check_uints(self, (("voting_delay", 48), ("voting_period", 32), ("proposal_threshold", 256),
+                           ("quorum_percent", 256), ("timelock_delay", 256)))
         for a in self.amounts:
             if not isinstance(a, int) or isinstance(a, bool) or not 0 <= a < 1 << 256:
                 raise ConfigError(f"a share amount must be a non-negative integer (base units), got {a!r}")

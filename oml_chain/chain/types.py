@@ -43,6 +43,16 @@ def _to_abi_value(value: Any) -> Any:
     return value
 
 
+def check_uints(obj: Any, fields_: Sequence[tuple[str, int]]) -> None:
+    """Each named field of `obj` is an int in [0, 2**bits) (a Solidity uint<bits>); ConfigError names the field."""
+    from .errors import ConfigError
+
+    for name, bits in fields_:
+        v = getattr(obj, name)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << bits:
+            raise ConfigError(f"{type(obj).__name__}.{name} must be an integer in [0, 2**{bits}), got {v!r}")
+
+
 class AbiStruct:
     """Mixin: convert between a dataclass and the Solidity struct (camelCase)."""
 
@@ -90,12 +100,8 @@ class ModelParams(AbiStruct):
             v = getattr(self, name)
             if not isinstance(v, (bytes, bytearray)) or len(v) != 32:
                 raise ValueError(f"ModelParams.{name} must be 32 bytes, got {v!r}")
-        for name, bits in (("fingerprint_count", 32), ("price_per_query", 128), ("min_host_stake", 128),
-                           ("slash_bps", 16), ("prover_share_bps", 16), ("unbonding_delay", 64),
-                           ("notice_period", 64)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 0 or v >= 1 << bits:
-                raise ValueError(f"ModelParams.{name} must be an integer in [0, 2**{bits}), got {v!r}")
+        check_uints(self, (("fingerprint_count", 32), ("price_per_query", 128), ("min_host_stake", 128),
+                           ("slash_bps", 16), ("prover_share_bps", 16), ("unbonding_delay", 64), ("notice_period", 64)))
         for name in ("slash_bps", "prover_share_bps"):
             if getattr(self, name) > 10_000:
                 raise ValueError(f"ModelParams.{name} is in basis points (≤ 10000), got {getattr(self, name)}")

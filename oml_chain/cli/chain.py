@@ -220,14 +220,11 @@ def _effective(change) -> str:
 @oml_command
 def model_set_price(rpc_url, deployments, key, model_id, price):
     """Announce a new price per query; it takes effect after the model's notice period."""
+    from ..chain.dao import format_wei
     from ..chain.registration import schedule_price
 
     ch = schedule_price(_owner(rpc_url, deployments, key), model_id, parse_eth(price, "--price"))
-    click.echo(f"model {model_id}: price {_gwei(ch.old)} -> {_gwei(ch.new)} per query {_effective(ch)}")
-
-
-def _gwei(wei: int) -> str:
-    return f"{wei / 10**9:g} gwei" if wei < 10**15 else fmt_eth(wei)
+    click.echo(f"model {model_id}: price {format_wei(ch.old)} -> {format_wei(ch.new)} per query {_effective(ch)}")
 
 
 @model.command("set-terms")
