@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup python-env node-env solc debian-text test test-chain test-fingerprint forge-test forge-test-ci lint \
         demo deploy \
-        bench-gas bench-fingerprint bench-serve lock clean
+        bench-gas bench-fingerprint bench-serve bench-explorer lock clean
 
 setup: python-env node-env solc debian-text
 
@@ -85,6 +85,10 @@ bench-fingerprint: setup
 
 bench-serve: setup
 	$(PY) benchmarks/bench_serve.py
+
+# Explorer: index 100,000 events on anvil (bench-only emitter of OML's events) and time page renders over HTTP.
+bench-explorer: setup
+	$(PY) benchmarks/bench_explorer.py
 
 # Re-pin the environment after a deliberate upgrade.
 lock:

@@ -234,7 +234,9 @@ class Indexer:
 
     `start_block`: where to start on an empty database (default: the block OML was deployed in, found by a
     binary search over eth_getCode, or 0 where the node has no history). `chunk`: the most blocks per
-    eth_getLogs; the range shrinks while ranges return more than `max_logs` logs and grows back when quiet.
+    eth_getLogs. Ranges start at one block and are sized from the density of the last one, aiming at
+    max_logs / 2 logs (growing at most ×4 a range), so memory stays bounded by about `max_logs` logs unless
+    a single block holds more.
     """
 
     def __init__(self, w3_or_rpc_url: Any, db: ExplorerDB, oml_address: str, factory_address: str | None = None,
@@ -255,11 +257,12 @@ class Indexer:
         self.backoff_max = backoff_max
         self.specs = load_specs(abis)
         self._topics = sorted({t for specs in self.specs.values() for t in specs})
-        self._span = chunk
+        self._span = 1  # grows ×4 per quiet range up to `chunk`: the first range never loads a dense history
         self._ready = False
         self._followed: dict[str, tuple[str, int | None]] | None = None  # address → (kind, model_id)
         self._stop = threading.Event()
         self._failures = 0
+        self.ranges_indexed = 0  # eth_getLogs ranges committed by this instance (benchmarks, logs)
 
     # --- one pass -----------------------------------------------------------------------------------------
     def sync_once(self, max_chunks: int | None = None) -> int:
@@ -295,14 +298,17 @@ class Indexer:
                 break
             added += n_new
             chunks += 1
+            self.ranges_indexed += 1
             frm = to + 1
-            if n_logs > self.max_logs:
-                self._span = max(1, self._span // 2)
-            elif n_logs < self.max_logs // 4:
-                self._span = min(self.chunk, self._span * 2)
+            self._span = self._next_span(n_logs)
         now = int(time.time())
         self.db.meta_set_many({"rpc_ok": 1, "last_sync_at": now})
         return added
+
+    def _next_span(self, n_logs: int) -> int:
+        """Aim the next range at max_logs / 2 logs at this range's density: shrink at once, grow at most ×4."""
+        want = self._span * (self.max_logs // 2) // max(n_logs, 1)
+        return max(1, min(self.chunk, self._span * 4, want))
 
     def _setup(self) -> None:
         """First contact: chain id and deployment checks, the start block, the root contracts."""
