@@ -298,3 +298,12 @@ def test_start_block_defaults_to_the_deployment_block(chain, db):
     ix.sync_once()
     assert db.meta_int("start_block") == chain.start  # found by binary search over eth_getCode
     assert rows(db) == chain.expected()
+
+
+def test_a_factory_given_later_is_indexed_from_the_start(chain, db):
+    chain.fees_and_slash()
+    chain.community()
+    Indexer(chain.w3, db, chain.oml, confirmations=0, start_block=chain.start, abis=chain.abis).sync_once()
+    assert db.count(name="CommunityCreated") == 0 and db.count() > 0  # OML only: the community is unknown
+    chain.indexer(db).sync_once()  # now with the factory
+    assert rows(db) == chain.expected() and db.count(name="CommunityCreated") == 1

@@ -262,6 +262,8 @@ class Indexer:
         self._followed: dict[str, tuple[str, int | None]] | None = None  # address → (kind, model_id)
         self._stop = threading.Event()
         self._failures = 0
+        self._last_hash: str | None = None
+        self._run_stop: threading.Event | None = None  # run()'s stop_event, checked between ranges too
         self.ranges_indexed = 0  # eth_getLogs ranges committed by this instance (benchmarks, logs)
 
     # --- one pass -----------------------------------------------------------------------------------------
@@ -284,7 +286,7 @@ class Indexer:
         target = head - self.confirmations
         added, chunks = 0, 0
         frm = self.db.meta_int("last_block") + 1
-        while frm <= target and not self._stop.is_set() and (max_chunks is None or chunks < max_chunks):
+        while frm <= target and not self._stopping() and (max_chunks is None or chunks < max_chunks):
             to = min(frm + self._span - 1, target)
             try:
                 n_logs, n_new = self._index_range(frm, to, head)
@@ -327,10 +329,15 @@ class Indexer:
                                        "reorgs": meta.get("reorgs", 0), "start_block": start})
                 self.db.add_contract(self.oml, "oml", None, start)
         start = self.db.meta_int("start_block", 0)
-        if self.factory:
+        if self.factory and meta.get("factory") is None:
             with self.db.transaction():
                 self.db.meta_set("factory", self.factory)
                 self.db.add_contract(self.factory, "factory", None, start)
+                if self.db.meta_int("last_block") >= start:  # indexed without it so far: index it all again
+                    self.db.delete_from_block(start)
+                    self.db.meta_set("last_block", start - 1)
+                    log.info("factory %s added to an indexed database: re-indexing from block %d", self.factory,
+                             start)
         self._followed = None
         self._ready = True
 
@@ -360,10 +367,19 @@ class Indexer:
             self._followed = {c.address: (c.kind, c.model_id) for c in self.db.contracts()}
         return self._followed
 
-    def _get_logs(self, addresses: list[str], frm: int, to: int) -> list[dict]:
+    def _get_logs(self, addresses: list[str], frm: int, to: int, with_last: bool = False) -> list[dict]:
+        """Logs of `addresses` in [frm, to]; with `with_last`, block `to`'s header is asked in the same batch
+        and its hash kept in `self._last_hash` (compared with the header read after the logs)."""
+        query = ("eth_getLogs", [{"fromBlock": hex(frm), "toBlock": hex(to), "address": addresses,
+                                  "topics": [self._topics]}])
         try:
-            logs = self.rpc.call("eth_getLogs", [{"fromBlock": hex(frm), "toBlock": hex(to), "address": addresses,
-                                                  "topics": [self._topics]}])
+            if with_last:
+                header, logs = self.rpc.batch([("eth_getBlockByNumber", [hex(to), False]), query])
+                if header is None:
+                    raise _ChainMoved(f"block {to} is gone")
+                self._last_hash = header["hash"]
+            else:
+                logs = self.rpc.call(*query)
         except RPCError as exc:
             msg = str(exc).lower()
             if exc.code is not None and any(w in msg for w in ("too many", "limit", "range", "exceed", "10000")):
@@ -374,7 +390,7 @@ class Indexer:
     def _index_range(self, frm: int, to: int, head: int) -> tuple[int, int]:
         """Index blocks [frm, to] in one transaction; returns (logs seen, events newly stored)."""
         followed = dict(self._followed_map())
-        logs = self._get_logs(sorted(followed), frm, to)
+        logs = self._get_logs(sorted(followed), frm, to, with_last=True)
         discovered: list[tuple[str, str, int, int]] = []  # (address, kind, model_id, block)
         scanned = list(logs)
         while True:  # contracts created in this range: fetch their logs from the block that created them
@@ -400,6 +416,10 @@ class Indexer:
 
         numbers = sorted({int(x["blockNumber"], 16) for x in logs} | {to})
         headers = self._headers(numbers)
+        # Block `to` unchanged from before the logs to after the headers: no block of the range changed meanwhile
+        # (a reorg there would change `to`'s hash), so a block that showed no logs had none.
+        if headers[to][0] != self._last_hash:
+            raise _ChainMoved(f"block {to} changed from {self._last_hash} to {headers[to][0]} during the range")
         for x in logs:
             h = headers[int(x["blockNumber"], 16)]
             if x.get("blockHash") and x["blockHash"] != h[0]:
@@ -486,10 +506,11 @@ class Indexer:
                     last, common, deleted, reorgs)
 
     # --- status and loops -------------------------------------------------------------------------------------
-    def _record_error(self, exc: BaseException) -> None:
+    def _record_error(self, exc: BaseException, prefix: str = "") -> None:
         log.warning("indexer: %s", exc)
         try:
-            self.db.meta_set_many({"rpc_ok": 0, "rpc_error": _short(exc, 500), "rpc_error_at": int(time.time())})
+            self.db.meta_set_many({"rpc_ok": 0, "rpc_error": prefix + _short(exc, 500),
+                                   "rpc_error_at": int(time.time())})
         except Exception:  # the database itself failing must not hide the RPC error
             log.exception("cannot record the RPC error")
 
@@ -497,6 +518,9 @@ class Indexer:
         """What the overview page shows: progress, lag, RPC health, counters."""
         m = self.db.meta()
         return status_from_meta(m, self.db.count(), self.confirmations)
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or (self._run_stop is not None and self._run_stop.is_set())
 
     def stop(self) -> None:
         """Ask `run` / `run_async` (and a pass in progress, between ranges) to stop."""
@@ -509,7 +533,7 @@ class Indexer:
         except Exception as exc:  # noqa: BLE001 — the serve process must survive anything a pass hits
             if not isinstance(exc, RPCError):
                 log.exception("indexer pass failed")
-                self._record_error(exc)
+                self._record_error(exc, prefix="indexer error: ")
             self._failures += 1
             return min(self.backoff_max, BACKOFF_START * 2 ** (self._failures - 1))
         self._failures = 0
@@ -519,9 +543,13 @@ class Indexer:
         """Follow the chain in this thread until `stop_event` (or `stop()`) is set."""
         stop_event = stop_event or self._stop
         self._stop.clear()
-        while not stop_event.is_set() and not self._stop.is_set():
-            delay = self._step(poll_interval)
-            stop_event.wait(delay)
+        self._run_stop = stop_event
+        try:
+            while not self._stopping():
+                delay = self._step(poll_interval)
+                stop_event.wait(delay)
+        finally:
+            self._run_stop = None
 
     async def run_async(self, poll_interval: float = 2.0) -> None:
         """Follow the chain as an asyncio task (passes run in a worker thread); cancel the task to stop."""
