@@ -307,3 +307,18 @@ def test_a_factory_given_later_is_indexed_from_the_start(chain, db):
     assert db.count(name="CommunityCreated") == 0 and db.count() > 0  # OML only: the community is unknown
     chain.indexer(db).sync_once()  # now with the factory
     assert rows(db) == chain.expected() and db.count(name="CommunityCreated") == 1
+
+
+@pytest.mark.parametrize("word, typ, value", [
+    ("f" * 64, "int256", -1),
+    ("f" * 64, "uint256", str(2**256 - 1)),  # beyond 2**53: a decimal string
+    (f"{2**53:064x}", "uint256", 2**53),
+    (f"{2**53 + 1:064x}", "uint64", str(2**53 + 1)),
+    ("0" * 63 + "1", "bool", True),
+    ("ab" * 4 + "0" * 56, "bytes4", "0xabababab"),
+    ("0" * 24 + "f39fd6e51aad88f6f4ce6ab8827279cfffb92266", "address", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"),
+])
+def test_one_word_decoding(word, typ, value):
+    from oml_chain.explorer.indexer import _word
+
+    assert _word(word, typ) == value

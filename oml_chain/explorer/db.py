@@ -298,11 +298,12 @@ def _where(name, model_id, host, account, contract, tx) -> tuple[str, list]:
 
 def _event_tuple(r: EventRow | dict | Sequence) -> tuple:
     if isinstance(r, EventRow):
-        r = r.as_dict()
+        return (r.block, r.log_index, r.tx, r.time, r.contract, r.kind, r.name, r.model_id, r.host, r.account,
+                json.dumps(r.args, separators=(",", ":")))
     if isinstance(r, dict):
         args = r["args"]
         return (r["block"], r["log_index"], r["tx"], r["time"], r["contract"], r["kind"], r["name"], r.get("model_id"),
-                r.get("host"), r.get("account"), args if isinstance(args, str) else json.dumps(args))
+                r.get("host"), r.get("account"), args if isinstance(args, str) else json.dumps(args, separators=(",", ":")))
     return tuple(r)
 
 

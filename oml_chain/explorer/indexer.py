@@ -153,28 +153,43 @@ def _jsonable(value: Any, typ: str) -> Any:
     return value
 
 
-def _word(word: str, typ: str) -> Any:
-    """One 32-byte ABI word (64 hex chars) of a static type."""
+def _uint(word: str) -> int | str:
+    v = int(word, 16)
+    return str(v) if v > JS_SAFE else v
+
+
+def _int(word: str) -> int | str:
+    v = int(word, 16)
+    if v >= 1 << 255:
+        v -= 1 << 256
+    return str(v) if abs(v) > JS_SAFE else v
+
+
+def _bool(word: str) -> bool:
+    return int(word, 16) != 0
+
+
+def _word_decoder(typ: str):
+    """The decoder of one 32-byte ABI word (64 hex chars) of a static one-word type; None for other types."""
     if typ == "address":
-        return _checksum(word)
+        return _checksum
     if typ == "bool":
-        return int(word, 16) != 0
-    if typ.startswith("uint"):
-        v = int(word, 16)
-        return str(v) if v > JS_SAFE else v
-    if typ.startswith("int"):
-        v = int(word, 16)
-        if v >= 1 << 255:
-            v -= 1 << 256
-        return str(v) if abs(v) > JS_SAFE else v
-    if typ.startswith("bytes"):  # bytesN (dynamic `bytes` never reaches here)
-        return "0x" + word[:2 * int(typ[5:])]
-    raise ValueError(f"not a one-word type: {typ}")
+        return _bool
+    if typ.startswith("uint") and typ[4:].isdigit():
+        return _uint
+    if typ.startswith("int") and typ[3:].isdigit():
+        return _int
+    if typ.startswith("bytes") and typ[5:].isdigit():
+        size = 2 * int(typ[5:])
+        return lambda word: "0x" + word[:size]
+    return None
 
 
-def _one_word(typ: str) -> bool:
-    return typ in ("address", "bool") or (typ.startswith(("uint", "int")) and typ[-1].isdigit()) or \
-        (typ.startswith("bytes") and typ[5:].isdigit())
+def _word(word: str, typ: str) -> Any:
+    fn = _word_decoder(typ)
+    if fn is None:
+        raise ValueError(f"not a one-word type: {typ}")
+    return fn(word)
 
 
 @dataclass(frozen=True)
@@ -182,26 +197,41 @@ class EventSpec:
     name: str
     indexed: tuple[tuple[str, str], ...]  # (arg name, type) in topic order
     data: tuple[tuple[str, str], ...]  # (arg name, type) in data order
-    fast: bool  # every data argument is one static word
     order: tuple[str, ...]  # the ABI's argument order (args keep it)
+
+    def __post_init__(self) -> None:
+        # Decoders chosen once per event, not per log (a dynamic indexed argument keeps its topic, the hash).
+        object.__setattr__(self, "_topic_fns", tuple((n, _word_decoder(t) or _keep_topic) for n, t in self.indexed))
+        fns = tuple((n, _word_decoder(t)) for n, t in self.data)
+        object.__setattr__(self, "_data_fns", fns if all(f for _, f in fns) else None)
+
+    @property
+    def fast(self) -> bool:
+        """Every data argument is one static word (sliced from the hex; eth_abi otherwise)."""
+        return self._data_fns is not None
 
     def decode(self, topics: list[str], data: str) -> dict[str, Any]:
         if len(topics) != len(self.indexed) + 1:
             raise ValueError(f"{self.name}: {len(topics) - 1} indexed topics, the ABI has {len(self.indexed)}")
         values: dict[str, Any] = {}
-        for (name, typ), topic in zip(self.indexed, topics[1:]):
-            values[name] = _word(topic[2:], typ) if _one_word(typ) else topic  # dynamic indexed: its hash
-        if self.fast:
-            hexdata = data[2:]
-            if len(hexdata) < 64 * len(self.data):
-                raise ValueError(f"{self.name}: {len(hexdata) // 2} data bytes, need {32 * len(self.data)}")
-            for i, (name, typ) in enumerate(self.data):
-                values[name] = _word(hexdata[64 * i:64 * i + 64], typ)
+        for (name, fn), topic in zip(self._topic_fns, topics[1:]):
+            values[name] = fn(topic[2:])
+        if self._data_fns is not None:
+            if len(data) < 2 + 64 * len(self._data_fns):
+                raise ValueError(f"{self.name}: {len(data) // 2 - 1} data bytes, need {32 * len(self.data)}")
+            at = 2
+            for name, fn in self._data_fns:
+                values[name] = fn(data[at:at + 64])
+                at += 64
         elif self.data:
             decoded = abi_decode([t for _, t in self.data], bytes.fromhex(data[2:]))
             for (name, typ), v in zip(self.data, decoded):
                 values[name] = _jsonable(v, typ)
         return {k: values[k] for k in self.order}
+
+
+def _keep_topic(word: str) -> str:
+    return "0x" + word
 
 
 def event_specs(abi: Iterable[dict]) -> dict[str, EventSpec]:
@@ -212,8 +242,8 @@ def event_specs(abi: Iterable[dict]) -> dict[str, EventSpec]:
             continue
         indexed = tuple((i["name"], i["type"]) for i in e["inputs"] if i["indexed"])
         data = tuple((i["name"], i["type"]) for i in e["inputs"] if not i["indexed"])
-        out["0x" + event_abi_to_log_topic(e).hex()] = EventSpec(
-            e["name"], indexed, data, all(_one_word(t) for _, t in data), tuple(i["name"] for i in e["inputs"]))
+        out["0x" + event_abi_to_log_topic(e).hex()] = EventSpec(e["name"], indexed, data,
+                                                                tuple(i["name"] for i in e["inputs"]))
     return out
 
 
