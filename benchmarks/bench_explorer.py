@@ -43,7 +43,6 @@ from web3 import Web3  # noqa: E402
 
 from oml_chain.chain.anvil import DEV_KEYS, Anvil, free_port, start_anvil  # noqa: E402
 from oml_chain.chain.artifacts import compile_contracts  # noqa: E402
-from oml_chain.chain.dao import community_abis  # noqa: E402
 from oml_chain.chain.deploy import deploy_contract  # noqa: E402
 from oml_chain.explorer.db import ExplorerDB  # noqa: E402
 from oml_chain.explorer.indexer import Indexer, JsonRpc, load_specs  # noqa: E402
@@ -223,6 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--events", type=int, default=N_EVENTS, help="emitter events to generate (default 100,000)")
     ap.add_argument("--no-render", action="store_true", help="skip the page render timings")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
+    ap.add_argument("--keep-db", type=Path, default=None, help="copy the indexed database here (for profiling pages)")
     args = ap.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="oml-bench-explorer-"))
@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> dict:
             "index_vs_web3": round(indexed["index_events_per_s"] / w3base["web3_decode_events_per_s"], 2),
             "targets": TARGETS,
         }
+        if args.keep_db:
+            shutil.copy(db_path, args.keep_db)
         if not args.no_render:
             render = measure_render(db_path, render_pages(chain, db_path), chain.node.url, chain.world.oml)
             for label, v in render.items():

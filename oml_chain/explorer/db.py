@@ -303,7 +303,8 @@ def _event_tuple(r: EventRow | dict | Sequence) -> tuple:
     if isinstance(r, dict):
         args = r["args"]
         return (r["block"], r["log_index"], r["tx"], r["time"], r["contract"], r["kind"], r["name"], r.get("model_id"),
-                r.get("host"), r.get("account"), args if isinstance(args, str) else json.dumps(args, separators=(",", ":")))
+                r.get("host"), r.get("account"),
+                args if isinstance(args, str) else json.dumps(args, separators=(",", ":")))
     return tuple(r)
 
 
