@@ -9,11 +9,11 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.oml-installed
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup python-env node-env solc debian-text test test-chain test-fingerprint forge-test forge-test-ci lint \
-        demo deploy \
+.PHONY: setup python-env node-env solc debian-text browser test test-chain test-fingerprint forge-test forge-test-ci \
+        lint demo explorer deploy \
         bench-gas bench-fingerprint bench-serve bench-explorer lock clean
 
-setup: python-env node-env solc debian-text
+setup: python-env node-env solc debian-text browser
 
 # Python: torch first and pinned (a CPU wheel lies on disk; an unpinned torch
 # pulls a multi-GB CUDA build), then the whole locked working set, then us.
@@ -40,6 +40,10 @@ solc: python-env node-env
 debian-text:
 	@$(PY) -c "import fingerprinting.data as d; raise SystemExit(0 if d.text_sources_present() else 1)" 2>/dev/null || \
 	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$($(PY) -c "import fingerprinting.data as d; print(' '.join(d.DEBIAN_PACKAGES))"); }
+
+# Headless Chromium for the explorer's browser test (tests/test_explorer_browser.py): Debian's package.
+browser:
+	@test -x /usr/bin/chromium || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # CI-strength forge run (fuzz 5,000 runs, invariants 500 runs x depth 64: foundry.toml [profile.ci]);
 # `make forge-test` keeps the quick default profile for local loops.
@@ -70,6 +74,11 @@ lint: setup
 
 demo: setup
 	$(PY) -m oml_chain.demo
+
+# The OML Explorer on a demo world (oml_chain/explorer/world.py): anvil + `oml explorer serve` on
+# http://127.0.0.1:8710, left running until Ctrl-C.
+explorer: setup
+	$(PY) -m oml_chain.explorer.demo
 
 # Deploy OML with ape (scripts/deploy.py) and record it in deployments.json: on a local anvil that ape starts,
 # or on NETWORK (e.g. NETWORK=ethereum:local:http://127.0.0.1:8545; ACCOUNT=<ape alias> off local chains);

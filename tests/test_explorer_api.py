@@ -6,6 +6,9 @@ tables sort and paginate; the in-process indexer follows new blocks."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -23,8 +26,9 @@ from oml_chain.explorer.world import build_world
 
 
 class Explorer:
-    def __init__(self, url, w3, world, oml, community, db_path):
+    def __init__(self, url, w3, world, oml, community, db_path, rpc_url):
         self.url, self.w3, self.world, self.oml, self.community, self.db_path = url, w3, world, oml, community, db_path
+        self.rpc_url = rpc_url
 
     def get(self, path: str, status: int = 200, **params):
         r = requests.get(self.url + path, params=params, timeout=30)
@@ -56,7 +60,7 @@ def explorer(tmp_path_factory, oml_artifacts):
         abis = community_abis(oml_artifacts)
         oml = OMLContract(w3, world.oml, abi=abis["OML"])
         community = CommunityClient(w3, world.oml, world.factory, abis=abis, community=world.community)
-        yield Explorer(server.url, w3, world, oml, community, db_path)
+        yield Explorer(server.url, w3, world, oml, community, db_path, node.url)
     finally:
         if server is not None:
             server.stop()
@@ -286,3 +290,25 @@ def test_serve_indexes_new_blocks_in_the_background(explorer):
         time.sleep(0.1)
     after = int(ex.get(f"/api/model/{beta}")["tables"]["hosts"]["rows"][0]["escrow"])
     assert after == before + 10**17 == oml.get_escrow(beta, h2.account).balance
+
+
+def test_cli_index_one_pass_matches_the_server_database(explorer, tmp_path):
+    ex = explorer
+    deployments = tmp_path / "deployments.json"
+    deployments.write_text(json.dumps({"31337": {"OML": ex.world.oml, "block": ex.world.deploy_block,
+                                                 "CommunityFactory": ex.world.factory}}))
+    db = tmp_path / "cli.db"
+    cmd = [sys.executable, "-m", "oml_chain.cli", "explorer", "index", "--rpc-url", ex.rpc_url, "--deployments",
+           str(deployments), "--db", str(db), "--confirmations", "0"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    mine = ExplorerDB.open(db)
+    try:
+        served = ex.get("/api/status")
+        assert f"{mine.count()} in all" in out.stderr and mine.count() >= 149
+        assert mine.meta_get("factory") == ex.world.factory and mine.meta_int("start_block") == ex.world.deploy_block
+        assert mine.count() <= served["events"]  # the server may have indexed the later test's deposit too
+    finally:
+        mine.close()
+    bad = subprocess.run(cmd[:-4] + ["--oml", "0x1234", "--db", str(db)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "--oml must be a 0x-address" in bad.stderr and "Traceback" not in bad.stderr

@@ -2,7 +2,7 @@
 
 One module per command group, attached here lazily: `oml fingerprint ...`
 (fingerprinting/cli.py, beside the library it drives), `chain`/`deploy`/`model`/
-`status` (chain.py), `host` (host.py), `permission`, `distribute`, `prove`, `dao`
+`status` (chain.py), `host` (host.py), `permission`, `distribute`, `prove`, `dao`, `explorer`
 (one module each); shared options live in options.py. A group that cannot be imported (a missing optional
 dependency) is reported when used, not when `oml --help` runs.
 
@@ -31,6 +31,7 @@ GROUPS = {
     "distribute": ("oml_chain.cli.distribute", "distribute"),
     "prove": ("oml_chain.cli.prove", "prove"),
     "dao": ("oml_chain.cli.dao", "dao"),
+    "explorer": ("oml_chain.cli.explorer", "explorer"),
     "status": ("oml_chain.cli.chain", "status"),
 }
 

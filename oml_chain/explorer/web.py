@@ -55,6 +55,7 @@ class ExplorerConfig:
     index: bool = True  # run the indexer in this process (needs rpc_url and oml)
     confirmations: int = 2
     poll_interval: float = 2.0
+    start_block: int | None = None  # where an empty database starts (default: OML's deployment block, searched)
     host: str = "127.0.0.1"
     port: int = 8710
     log_level: str = "warning"
@@ -145,7 +146,7 @@ def create_app(config: ExplorerConfig) -> FastAPI:
 
             st.index_db = ExplorerDB.open(config.db_path)
             indexer = Indexer(config.rpc_url, st.index_db, oml, config.factory or st.db.meta_get("factory"),
-                              confirmations=config.confirmations)
+                              confirmations=config.confirmations, start_block=config.start_block)
             task = asyncio.create_task(indexer.run_async(config.poll_interval))
         st.indexer = indexer
         try:
