@@ -197,6 +197,18 @@ def measure_render(db_path: Path, pages: list[tuple[str, str]], rpc_url: str | N
     return out
 
 
+def _code_version() -> dict:
+    """The commit measured, and the explorer files that differed from it (the web half may be mid-change)."""
+    import subprocess
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "uncommitted": git("status", "--porcelain", "--", "oml_chain/explorer", "benchmarks/bench_explorer.py",
+                               "contracts/bench").splitlines()}
+
+
 def _peak_rss_mb() -> float:
     import resource
 
@@ -246,6 +258,7 @@ def main(argv: list[str] | None = None) -> dict:
             "benchmark": "explorer",
             "machine": {"platform": platform.platform(), "python": platform.python_version(),
                         "cpus": os.cpu_count(), "note": "2 cores shared with other jobs"},
+            "code": _code_version(),
             "chain": {"world": "oml_chain/explorer/world.py demo world (real OML + community activity)",
                       "emitter": "contracts/bench/BenchEventEmitter.sol: OML's own event declarations emitted in "
                                  "bulk (1,000 per transaction), followed by the indexer as a second OML-kind "

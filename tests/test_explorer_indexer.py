@@ -223,11 +223,12 @@ def test_run_backs_off_through_an_outage_and_catches_up(chain, db, anvil_node):
         w.host.stake(w.model_id, MIN_STAKE, "https://host.example")
         _until(lambda: db.count(name="HostStaked") == 1)
         proxy.stop()
-        _until(lambda: not ix.status()["rpc_ok"] and ix._failures >= 3)  # retried, and still failing
+        _until(lambda: not ix.status()["rpc_ok"] and ix.status()["failures"] >= 3)  # retried, and still failing
         assert thread.is_alive()
         w.host.deposit_escrow(w.model_id, ETH)
         proxy.start()
-        _until(lambda: ix.status()["rpc_ok"] and db.count(name="EscrowDeposited") == 1)
+        _until(lambda: ix.status()["rpc_ok"] and ix.status()["failures"] == 0
+               and db.count(name="EscrowDeposited") == 1)
         assert rows(db) == chain.expected()
     finally:
         stop.set()
@@ -250,7 +251,7 @@ def test_run_async_never_raises_on_a_dead_rpc_and_stops_when_cancelled(chain, db
 
     assert asyncio.run(main()) is True
     st = ix.status()
-    assert st["rpc_ok"] is False and free_url in st["rpc_error"] and ix._failures >= 3
+    assert st["rpc_ok"] is False and free_url in st["rpc_error"] and st["failures"] >= 3
 
     ok = chain.indexer(db)  # the same database, a working RPC: back to ok
     ok.sync_once()

@@ -546,8 +546,9 @@ class Indexer:
 
     def status(self) -> dict:
         """What the overview page shows: progress, lag, RPC health, counters."""
-        m = self.db.meta()
-        return status_from_meta(m, self.db.count(), self.confirmations)
+        st = status_from_meta(self.db.meta(), self.db.count(), self.confirmations)
+        st["failures"] = self._failures  # consecutive failed passes of run / run_async (0 once one succeeds)
+        return st
 
     def _stopping(self) -> bool:
         return self._stop.is_set() or (self._run_stop is not None and self._run_stop.is_set())
