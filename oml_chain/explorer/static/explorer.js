@@ -43,5 +43,8 @@
       }
     });
   });
-  document.querySelectorAll("details.chart-table").forEach(function (d) { d.removeAttribute("open"); });
+  // The chart shows the data; its table folds away unless a link pointed at it (sorting, paging).
+  document.querySelectorAll("details.chart-table").forEach(function (d) {
+    if (!d.id || location.hash !== "#" + d.id) d.removeAttribute("open");
+  });
 })();
