@@ -114,12 +114,14 @@ def db(tmp_path):
 # --- exactly once ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("chunk", [1, 2000])
-def test_every_event_exactly_once_across_restarts(chain, tmp_path, chunk):
+@pytest.mark.parametrize("chunk, max_logs, read_size", [(1, 10_000, 1 << 20), (2000, 3, 7)],
+                         ids=["block-by-block", "streamed-in-threes-7-bytes-a-read"])
+def test_every_event_exactly_once_across_restarts(chain, tmp_path, chunk, max_logs, read_size):
     path = tmp_path / "explorer.db"
     chain.fees_and_slash()
     db = ExplorerDB.open(path)
-    ix = chain.indexer(db, chunk=chunk)
+    ix = chain.indexer(db, chunk=chunk, max_logs=max_logs)
+    ix.rpc.read_size = read_size  # every log cut by read boundaries many times
     first = ix.sync_once()
     want = chain.expected()
     assert first == len(want) > 0 and rows(db) == want
@@ -128,7 +130,8 @@ def test_every_event_exactly_once_across_restarts(chain, tmp_path, chunk):
 
     proposal = chain.community()  # communities are discovered while indexing; restart from the file
     db = ExplorerDB.open(path)
-    ix = chain.indexer(db, chunk=chunk)
+    ix = chain.indexer(db, chunk=chunk, max_logs=max_logs)
+    ix.rpc.read_size = read_size
     added = ix.sync_once()
     want = chain.expected()
     assert added == len(want) - first and rows(db) == want
@@ -151,6 +154,18 @@ def test_every_event_exactly_once_across_restarts(chain, tmp_path, chunk):
     last = db.meta_int("last_block")
     assert last == chain.w3.eth.block_number and db.block_hash(last) == chain.w3.eth.get_block(last)["hash"].to_0x_hex()
     db.close()
+
+
+def test_streamed_answers_that_are_errors_or_not_arrays(anvil_node):
+    from oml_chain.explorer.indexer import JsonRpc
+
+    rpc = JsonRpc(anvil_node.url, read_size=5)
+    with pytest.raises(RPCError, match="expected an array"):
+        list(rpc.stream_array("eth_blockNumber", [], 10))
+    with pytest.raises(RPCError) as exc:
+        list(rpc.stream_array("eth_getLogs", [{"fromBlock": "0x5", "toBlock": "0x1"}], 10))
+    assert exc.value.code is not None and exc.value.method == "eth_getLogs"
+    rpc.close()
 
 
 # --- reorgs ------------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Indexer: follows OML, the CommunityFactory and every community's contracts from the chain into ExplorerDB.
 
 One pass (`sync_once`) checks for a reorg, then indexes [last_block + 1, head - confirmations] in block
-ranges: one eth_getLogs per range for every followed address (topic-filtered by the known event signatures),
-one JSON-RPC batch for the headers of the blocks that hold events (timestamps, hashes) and of the range's
-last block, and ONE SQLite transaction that writes the events, those blocks, any community discovered
-through CommunityCreated and the new last_block. A crash therefore never leaves half a range, and a restart
-resumes from last_block. Memory is bounded by one range: the range shrinks when it returns many logs.
+ranges of up to `chunk` blocks: one eth_getLogs per range for every followed address (topic-filtered by the
+known event signatures), read as it arrives and handled in batches of `max_logs` logs (decode, one JSON-RPC
+batch for the headers of their blocks: timestamps, hashes), all written in ONE SQLite transaction per range
+together with the communities discovered through CommunityCreated and the new last_block. A crash therefore
+never leaves half a range, a restart resumes from last_block, and memory holds one batch, however many logs
+a range has (a node without a result limit may send 100,000s). A provider that refuses a range as too large
+gets half the range, then the span doubles back.
 
 Reorgs: the stored hash of last_block is compared with the chain's before each pass; on a mismatch the
 stored blocks are walked back to the newest one the chain still has, everything after it is deleted
@@ -21,13 +23,15 @@ cost more than the whole of the rest (benchmarks/bench_explorer.py).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import requests
 from eth_abi import decode as abi_decode
@@ -63,7 +67,8 @@ class _TooManyLogs(Exception):
 
 
 class _ChainMoved(Exception):
-    """A log's block hash differs from the header fetched next: the chain reorganised during the range."""
+    """The chain reorganised while a range was read (a log's block hash is not its header's, or the range's
+    last block changed): the range is rolled back and the next pass checks for the reorg."""
 
 
 # --- JSON-RPC -----------------------------------------------------------------------------------------------
@@ -73,8 +78,9 @@ class JsonRpc:
     """Minimal JSON-RPC over HTTP (one keep-alive session, batches); a Web3 without an HTTP endpoint is
     called through its provider instead."""
 
-    def __init__(self, target: Any, timeout: float = 30.0):
+    def __init__(self, target: Any, timeout: float = 30.0, read_size: int = 1 << 20):
         self.timeout = timeout
+        self.read_size = read_size  # bytes per read of a streamed answer
         self._provider = None
         if isinstance(target, str):
             self.url = target
@@ -110,6 +116,45 @@ class JsonRpc:
         by_id = {d.get("id"): d for d in (data if isinstance(data, list) else [data])}
         return [self._answer(by_id.get(i), m) for i, (m, _) in enumerate(calls)]
 
+    def stream_array(self, method: str, params: list, batch: int) -> Iterator[list]:
+        """The elements of an array result, in lists of at most `batch`, parsed while the HTTP body arrives:
+        a node without a result limit may answer one eth_getLogs with hundreds of thousands of logs, and this
+        keeps only one batch (and one read buffer) in memory."""
+        if self._provider is not None:
+            result = self.call(method, params) or []
+            for i in range(0, len(result), batch):
+                yield result[i:i + batch]
+            return
+        body = json.dumps({"jsonrpc": "2.0", "id": 0, "method": method, "params": params})
+        try:
+            r = self.session.post(self.url, data=body, headers={"Content-Type": "application/json"},
+                                  timeout=self.timeout, stream=True)
+        except requests.RequestException as exc:
+            raise RPCError(self.url, f"{type(exc).__name__}: {_short(exc)}", method) from exc
+        with r:
+            if r.status_code != 200:
+                raise RPCError(self.url, f"HTTP {r.status_code}: {r.text[:200]}", method)
+            reader = _BodyReader(r, self.url, method, self.read_size)
+            match = reader.find(_RESULT_ARRAY, stop='"error"')
+            if match is None:  # an error answer (or no array): read it whole
+                try:
+                    result = self._answer(json.loads(reader.rest()), method)
+                except ValueError as exc:
+                    raise RPCError(self.url, f"not JSON: {reader.buf[:200]!r}", method) from exc
+                if not isinstance(result, list):
+                    raise RPCError(self.url, f"expected an array, got {str(result)[:100]}", method)
+                for i in range(0, len(result), batch):
+                    yield result[i:i + batch]
+                return
+            out: list = []
+            for item in reader.array_items(match.end()):
+                out.append(item)
+                if len(out) >= batch:
+                    yield out
+                    out = []
+            if out:
+                yield out
+
     def _answer(self, d: dict | None, method: str) -> Any:
         if not isinstance(d, dict):
             raise RPCError(self.url, "no answer", method)
@@ -120,6 +165,67 @@ class JsonRpc:
 
     def close(self) -> None:
         self.session.close()
+
+
+_RESULT_ARRAY = re.compile(r'"result"\s*:\s*\[')
+
+
+class _BodyReader:
+    """Incremental reading of a JSON-RPC answer: find the result array, then decode its items one by one
+    (json's C scanner on a sliding buffer; an item cut by a read boundary is retried with more bytes)."""
+
+    def __init__(self, response, url: str, method: str, read_size: int):
+        self.chunks = response.iter_content(chunk_size=read_size)
+        self.text = codecs.getincrementaldecoder("utf-8")()
+        self.buf, self.url, self.method = "", url, method
+
+    def more(self) -> bool:
+        try:
+            piece = next(self.chunks)
+        except StopIteration:
+            self.buf += self.text.decode(b"", final=True)
+            return False
+        except requests.RequestException as exc:
+            raise RPCError(self.url, f"{type(exc).__name__} while reading: {_short(exc)}", self.method) from exc
+        self.buf += self.text.decode(piece)
+        return True
+
+    def find(self, pattern: re.Pattern, stop: str) -> re.Match | None:
+        while True:
+            match = pattern.search(self.buf)
+            if match is not None:
+                return match
+            if stop in self.buf or not self.more():
+                return None
+
+    def rest(self) -> str:
+        while self.more():
+            pass
+        return self.buf
+
+    def array_items(self, pos: int) -> Iterator[Any]:
+        decode = json.JSONDecoder().raw_decode
+        while True:
+            while pos < len(self.buf) and self.buf[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(self.buf):
+                self.buf, pos = "", 0
+                if not self.more():
+                    raise RPCError(self.url, "the answer ended inside the result array", self.method)
+                continue
+            if self.buf[pos] == "]":
+                return
+            try:
+                item, end = decode(self.buf, pos)
+            except json.JSONDecodeError:  # cut by the read boundary: keep the tail, read on
+                self.buf, pos = self.buf[pos:], 0
+                if not self.more():
+                    raise RPCError(self.url, "the answer ended inside an item", self.method) from None
+                continue
+            yield item
+            pos = end
+            if pos > 1 << 20:
+                self.buf, pos = self.buf[pos:], 0
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
@@ -264,9 +370,9 @@ class Indexer:
 
     `start_block`: where to start on an empty database (default: the block OML was deployed in, found by a
     binary search over eth_getCode, or 0 where the node has no history). `chunk`: the most blocks per
-    eth_getLogs. Ranges start at one block and are sized from the density of the last one, aiming at
-    max_logs / 2 logs (growing at most ×4 a range), so memory stays bounded by about `max_logs` logs unless
-    a single block holds more.
+    eth_getLogs (one transaction each). `max_logs`: logs decoded and written per batch within a range.
+    The range's transaction stays open while its logs stream in: give the web app its own ExplorerDB
+    (WAL readers are never blocked by the writer).
     """
 
     def __init__(self, w3_or_rpc_url: Any, db: ExplorerDB, oml_address: str, factory_address: str | None = None,
@@ -287,12 +393,11 @@ class Indexer:
         self.backoff_max = backoff_max
         self.specs = load_specs(abis)
         self._topics = sorted({t for specs in self.specs.values() for t in specs})
-        self._span = 1  # grows ×4 per quiet range up to `chunk`: the first range never loads a dense history
+        self._span = chunk  # halved while a provider refuses a range as too large, doubled back after
         self._ready = False
         self._followed: dict[str, tuple[str, int | None]] | None = None  # address → (kind, model_id)
         self._stop = threading.Event()
         self._failures = 0
-        self._last_hash: str | None = None
         self._run_stop: threading.Event | None = None  # run()'s stop_event, checked between ranges too
         self.ranges_indexed = 0  # eth_getLogs ranges committed by this instance (benchmarks, logs)
 
@@ -319,7 +424,7 @@ class Indexer:
         while frm <= target and not self._stopping() and (max_chunks is None or chunks < max_chunks):
             to = min(frm + self._span - 1, target)
             try:
-                n_logs, n_new = self._index_range(frm, to, head)
+                _, n_new = self._index_range(frm, to, head)
             except _TooManyLogs:
                 if self._span == 1:
                     raise RPCError(self.rpc.url, f"eth_getLogs refuses even one block ({frm})", "eth_getLogs")
@@ -332,15 +437,10 @@ class Indexer:
             chunks += 1
             self.ranges_indexed += 1
             frm = to + 1
-            self._span = self._next_span(n_logs)
+            self._span = min(self.chunk, self._span * 2)  # back up after a provider's limit halved it
         now = int(time.time())
         self.db.meta_set_many({"rpc_ok": 1, "last_sync_at": now})
         return added
-
-    def _next_span(self, n_logs: int) -> int:
-        """Aim the next range at max_logs / 2 logs at this range's density: shrink at once, grow at most ×4."""
-        want = self._span * (self.max_logs // 2) // max(n_logs, 1)
-        return max(1, min(self.chunk, self._span * 4, want))
 
     def _setup(self) -> None:
         """First contact: chain id and deployment checks, the start block, the root contracts."""
@@ -397,70 +497,48 @@ class Indexer:
             self._followed = {c.address: (c.kind, c.model_id) for c in self.db.contracts()}
         return self._followed
 
-    def _get_logs(self, addresses: list[str], frm: int, to: int, with_last: bool = False) -> list[dict]:
-        """Logs of `addresses` in [frm, to]; with `with_last`, block `to`'s header is asked in the same batch
-        and its hash kept in `self._last_hash` (compared with the header read after the logs)."""
-        query = ("eth_getLogs", [{"fromBlock": hex(frm), "toBlock": hex(to), "address": addresses,
-                                  "topics": [self._topics]}])
+    def _stream_logs(self, addresses: list[str], frm: int, to: int) -> Iterator[list[dict]]:
+        """Logs of `addresses` in [frm, to], in batches of at most max_logs, as the node sends them."""
+        query = [{"fromBlock": hex(frm), "toBlock": hex(to), "address": addresses, "topics": [self._topics]}]
         try:
-            if with_last:
-                header, logs = self.rpc.batch([("eth_getBlockByNumber", [hex(to), False]), query])
-                if header is None:
-                    raise _ChainMoved(f"block {to} is gone")
-                self._last_hash = header["hash"]
-            else:
-                logs = self.rpc.call(*query)
+            for batch in self.rpc.stream_array("eth_getLogs", query, self.max_logs):
+                batch = [x for x in batch if not x.get("removed")]
+                if batch:
+                    yield batch
         except RPCError as exc:
             msg = str(exc).lower()
             if exc.code is not None and any(w in msg for w in ("too many", "limit", "range", "exceed", "10000")):
                 raise _TooManyLogs(str(exc)) from exc
             raise
-        return [x for x in (logs or []) if not x.get("removed")]
 
     def _index_range(self, frm: int, to: int, head: int) -> tuple[int, int]:
-        """Index blocks [frm, to] in one transaction; returns (logs seen, events newly stored)."""
+        """Index blocks [frm, to] in one transaction; returns (logs seen, events newly stored).
+
+        The logs are written batch by batch as they stream in, all inside the range's transaction; contracts
+        that the range creates (CommunityCreated) are then asked for their logs from their creation block.
+        Block `to` is read before the logs and again after them: unchanged, no block of the range changed in
+        between (a reorg there would change `to`'s hash), so a block that showed no logs had none."""
         followed = dict(self._followed_map())
-        logs = self._get_logs(sorted(followed), frm, to, with_last=True)
+        headers = self._headers([to])  # number → (hash, time) of every block touched, bounded by the range
+        last_hash = headers[to][0]
         discovered: list[tuple[str, str, int, int]] = []  # (address, kind, model_id, block)
-        scanned = list(logs)
-        while True:  # contracts created in this range: fetch their logs from the block that created them
-            fresh = []
-            for lg in scanned:
-                addr = _checksum(lg["address"][2:])
-                if followed.get(addr, ("",))[0] == "factory" and lg["topics"][0] == self._created_topic():
-                    args = self.specs["factory"][lg["topics"][0]].decode(lg["topics"], lg["data"])
-                    block = int(lg["blockNumber"], 16)
-                    for kind in ("shares", "vault", "governor"):
-                        a = args[kind]
-                        if a not in followed:
-                            followed[a] = (kind, args["modelId"])
-                            discovered.append((a, kind, args["modelId"], block))
-                            fresh.append((a, block))
-            if not fresh:
-                break
-            scanned = self._get_logs(sorted({a for a, _ in fresh}), min(b for _, b in fresh), to)
-            logs += scanned
-        logs.sort(key=lambda x: (int(x["blockNumber"], 16), int(x["logIndex"], 16)))
-        if len(logs) != len({(x["blockNumber"], x["logIndex"]) for x in logs}):
-            logs = list({(x["blockNumber"], x["logIndex"]): x for x in logs}.values())
-
-        numbers = sorted({int(x["blockNumber"], 16) for x in logs} | {to})
-        headers = self._headers(numbers)
-        # Block `to` unchanged from before the logs to after the headers: no block of the range changed meanwhile
-        # (a reorg there would change `to`'s hash), so a block that showed no logs had none.
-        if headers[to][0] != self._last_hash:
-            raise _ChainMoved(f"block {to} changed from {self._last_hash} to {headers[to][0]} during the range")
-        for x in logs:
-            h = headers[int(x["blockNumber"], 16)]
-            if x.get("blockHash") and x["blockHash"] != h[0]:
-                raise _ChainMoved(f"block {int(x['blockNumber'], 16)}: log in {x['blockHash']}, header {h[0]}")
-        rows = [self._row(x, followed, headers) for x in logs]
-        rows = [r for r in rows if r is not None]
-
+        n_logs = n_new = 0
         previous = self.db.meta_int("last_block")
         with self.db.transaction():
-            new = self.db.insert_events(rows)
-            self.db.insert_blocks((n, headers[n][0], headers[n][1]) for n in numbers)
+            pending = [(sorted(followed), frm)]
+            while pending:
+                addresses, start = pending.pop()
+                fresh: list[tuple[str, int]] = []
+                for batch in self._stream_logs(addresses, start, to):
+                    n_logs += len(batch)
+                    fresh += self._discover(batch, followed, discovered)
+                    n_new += self._store(batch, followed, headers)
+                if fresh:
+                    pending.append((sorted({a for a, _ in fresh}), min(b for _, b in fresh)))
+            now = self.rpc.call("eth_getBlockByNumber", [hex(to), False])
+            if now is None or now["hash"] != last_hash:
+                raise _ChainMoved(f"block {to} changed from {last_hash} during the range")
+            self.db.insert_blocks([(to, *headers[to])])
             for address, kind, model_id, block in discovered:
                 self.db.add_contract(address, kind, model_id, block)
             if previous is not None and previous < frm:  # the former "last indexed block", unless it holds events
@@ -470,7 +548,37 @@ class Indexer:
         if discovered:
             self._followed = None
             log.info("following %d new community contracts", len(discovered))
-        return len(logs), new
+        return n_logs, n_new
+
+    def _discover(self, batch: list[dict], followed: dict, discovered: list) -> list[tuple[str, int]]:
+        """Community contracts announced by the factory in `batch`: followed from now on; (address, block)."""
+        fresh = []
+        created = self._created_topic()
+        for lg in batch:
+            if lg["topics"][0] != created or followed.get(_checksum(lg["address"][2:]), ("",))[0] != "factory":
+                continue
+            args = self.specs["factory"][created].decode(lg["topics"], lg["data"])
+            block = int(lg["blockNumber"], 16)
+            for kind in ("shares", "vault", "governor"):
+                a = args[kind]
+                if a not in followed:
+                    followed[a] = (kind, args["modelId"])
+                    discovered.append((a, kind, args["modelId"], block))
+                    fresh.append((a, block))
+        return fresh
+
+    def _store(self, batch: list[dict], followed: dict, headers: dict) -> int:
+        """Decode and insert one batch of logs (inside the range's transaction); returns the rows added."""
+        numbers = {int(x["blockNumber"], 16) for x in batch}
+        headers.update(self._headers(sorted(numbers - headers.keys())))
+        for x in batch:
+            h = headers[int(x["blockNumber"], 16)][0]
+            if x.get("blockHash") and x["blockHash"] != h:
+                raise _ChainMoved(f"block {int(x['blockNumber'], 16)}: log in {x['blockHash']}, header {h}")
+        rows = [r for r in (self._row(x, followed, headers) for x in batch) if r is not None]
+        new = self.db.insert_events(rows)
+        self.db.insert_blocks((n, *headers[n]) for n in sorted(numbers))
+        return new
 
     def _created_topic(self) -> str:
         return next(t for t, s in self.specs["factory"].items() if s.name == "CommunityCreated")
