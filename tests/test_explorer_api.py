@@ -276,20 +276,34 @@ def test_pages_render_html_with_the_same_figures(explorer):
 
 
 def test_serve_indexes_new_blocks_in_the_background(explorer):
+    """New events reach the pages through the in-process indexer; the cached figures and the chart are brought
+    up to date from the new events alone and still equal the chain."""
     ex, oml = explorer, explorer.oml
     from oml_chain.chain.anvil import DEV_KEYS
-    from oml_chain.chain.roles import HostClient
+    from oml_chain.chain.roles import HostClient, PermissionSignerClient
 
     h2 = HostClient(ex.w3, ex.world.oml, DEV_KEYS[4])
+    signer = PermissionSignerClient(ex.w3, ex.world.oml, DEV_KEYS[2])
     beta = ex.world.models["beta"]
-    before = int(ex.get(f"/api/model/{beta}")["tables"]["hosts"]["rows"][0]["escrow"])
-    tx = h2.deposit_escrow(beta, 10**17)
+    before = ex.get(f"/api/model/{beta}")
+    ex.get("/api/overview")  # the series and ledger are cached now
+    escrow = int(before["tables"]["hosts"]["rows"][0]["escrow"])
+    h2.deposit_escrow(beta, 10**17)
+    count, amount = oml.settled_count(beta, h2.account) + 40, oml.settled_amount(beta, h2.account) + 40 * 10**13
+    tx = signer.settle(beta, h2.account, count, amount, h2.sign_voucher(beta, count, amount))
     deadline = time.monotonic() + 20
     while ex.get("/api/status")["last_block"] < tx.block_number:
-        assert time.monotonic() < deadline, "the in-process indexer did not reach the new block"
+        assert time.monotonic() < deadline, "the in-process indexer did not reach the new blocks"
         time.sleep(0.1)
-    after = int(ex.get(f"/api/model/{beta}")["tables"]["hosts"]["rows"][0]["escrow"])
-    assert after == before + 10**17 == oml.get_escrow(beta, h2.account).balance
+    after = ex.get(f"/api/model/{beta}")
+    row = after["tables"]["hosts"]["rows"][0]
+    assert int(row["escrow"]) == escrow + 10**17 - 40 * 10**13 == oml.get_escrow(beta, h2.account).balance
+    assert int(row["settled"]) == oml.settled_amount(beta, h2.account) and row["queries"] == count
+    assert sum(p["queries"] for p in after["chart"]["points"]) == count
+    f = ex.get("/api/overview")["figures"]
+    assert f["queries"] == sum(oml.settled_count(m, h) for m, h in ex.pairs())
+    assert int(f["fees_settled"]) == sum(oml.settled_amount(m, h) for m, h in ex.pairs())
+    assert sum(int(p["amount"]) for p in ex.get("/api/overview")["chart"]["points"]) == int(f["fees_settled"])
 
 
 def test_cli_index_one_pass_matches_the_server_database(explorer, tmp_path):

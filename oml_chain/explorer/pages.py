@@ -331,20 +331,23 @@ def host(q: Queries, address_text: str) -> Page:
     figures["models"] = len(positions)
     slashes_ = [{**s, "slashed": Wei(s["slashed"]), "reward": Wei(s["reward"])} for s in q.slashes()
                 if s["host"] == address]
-    signers = [{"time": e.time, "model_id": e.model_id, "previous": e.args["previousSigner"],
-                "signer": e.args["newSigner"], "tx": e.tx}
-               for e in q.iter_events("AttestationSignerUpdated", host=address)]
-    receipts = [{"time": e.time, "model_id": e.model_id, "root": e.args["root"], "tx": e.tx}
-                for e in q.iter_events("PermissionReceiptsRecorded", host=address)]
+    signers = EventSource(q, {"name": "AttestationSignerUpdated", "host": address}, lambda e: {
+        "time": e.time, "model_id": e.model_id, "previous": e.args["previousSigner"], "signer": e.args["newSigner"],
+        "tx": e.tx})
+    receipts = EventSource(q, {"name": "PermissionReceiptsRecorded", "host": address}, lambda e: {
+        "time": e.time, "model_id": e.model_id, "root": e.args["root"], "tx": e.tx})
     tables = [
         Table("stakes", "Stakes per model", [MODEL, *POSITION_COLUMNS], positions, "model_id", "asc", primary=True),
         events_table(q, "settlements", "Settlements", name="VoucherSettled", host=address),
         events_table(q, "escrow", "Escrow deposits and withdrawals", name=["EscrowDeposited",
                      "EscrowWithdrawalRequested", "EscrowWithdrawn"], host=address),
         Table("slashes", "Slashes", SLASH_COLUMNS, slashes_, "time"),
-        Table("signers", "Attestation signer history", [TIME, MODEL, Column("previous", "Previous signer", "addr"),
-                                                        Column("signer", "New signer", "addr"), TX], signers, "time"),
-        Table("receipts", "Permission receipts recorded", [TIME, MODEL, Column("root", "Receipt root", "hash"), TX],
+        Table("signers", "Attestation signer history", [TIME, MODEL, Column("previous", "Previous signer", "addr",
+                                                                            sortable=False),
+                                                        Column("signer", "New signer", "addr", sortable=False), TX],
+              signers, "time"),
+        Table("receipts", "Permission receipts recorded", [TIME, MODEL, Column("root", "Receipt root", "hash",
+                                                                               sortable=False), TX],
               receipts, "time"),
     ]
     return Page("host.html", f"Host {short(address)}", {"address": address, "figures": figures,

@@ -19,12 +19,13 @@ heavier queries are cached until the database changes (new events, a new last bl
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
-from .db import ExplorerDB, EventRow
+from .db import DEFAULT_ORDER, EventRow, ExplorerDB, parse_order
 from .indexer import status_from_meta
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -89,7 +90,14 @@ class Queries:
         return value
 
     def events(self, **kw) -> list[EventRow]:
-        return self.db.events(**kw)
+        """db.events, but a list of names near the top is read name by name (each an index range in order)
+        and merged here: SQLite would otherwise sort every matching row to return the first page."""
+        names, limit, offset = kw.get("name"), kw.get("limit", 50), kw.get("offset", 0)
+        if isinstance(names, str) or names is None or len(names) < 2 or limit + offset > 2_000:
+            return self.db.events(**kw)
+        rows = [e for n in names for e in self.db.events(**{**kw, "name": n, "limit": limit + offset, "offset": 0})]
+        rows.sort(key=functools.cmp_to_key(_comparator(kw.get("order", DEFAULT_ORDER))))
+        return rows[offset:offset + limit]
 
     def count(self, **kw) -> int:
         return self.db.count(**kw)
@@ -125,58 +133,56 @@ class Queries:
         row = self._one("SELECT max(time) FROM events")
         return row[0] if row and row[0] is not None else None
 
-    # --- ledger: balances rebuilt from events (cached) ----------------------------------------------------
-    def ledger(self) -> dict:
-        return self.cached("ledger", self._ledger)
+    # --- ledger: balances rebuilt from events ---------------------------------------------------------------
+    # Every part is additive over events (sums, counts), a maximum, or "the newest one wins", so when the
+    # database only grew (no reorg, no rollback) the parts are brought up to date from the new events alone.
+    _SUMS = (("HostStaked", "amount", "pair"), ("HostSlashed", "slashed", "pair"), ("StakeWithdrawn", "amount", "pair"),
+             ("EscrowDeposited", "amount", "pair"), ("VoucherSettled", "amount", "pair"),
+             ("EscrowWithdrawn", "amount", "pair"), ("VoucherSettled", "amount", "model"),
+             ("HostSlashed", "slashed", "model"), ("HostSlashed", "reward", "model"),
+             ("RevenueWithdrawn", "amount", "model"), ("HostSlashed", "reward", "prover"),
+             ("RewardWithdrawn", "amount", "prover"))
+    _GROUPS = {"pair": ("model_id", "host"), "model": ("model_id",), "prover": ("account",)}
+    _LATEST = (("EndpointUpdated", "endpoint"), ("UnstakeRequested", "unbonding"),
+               ("EscrowWithdrawalRequested", "thawing"))
 
-    def _ledger(self) -> dict:
-        by = ("model_id", "host")
-        staked = self._sums("HostStaked", "amount", by)
-        slashed = self._sums("HostSlashed", "slashed", by)
-        rewards = self._sums("HostSlashed", "reward", by)
-        withdrawn = self._sums("StakeWithdrawn", "amount", by)
-        deposited = self._sums("EscrowDeposited", "amount", by)
-        settled = self._sums("VoucherSettled", "amount", by)
-        esc_out = self._sums("EscrowWithdrawn", "amount", by)
-        queries = {(m, h): int(q or 0) for m, h, q in self._all(
+    def ledger(self) -> dict:
+        version = self.version()
+        with self._cache_lock:
+            state = getattr(self, "_ledger_state", None)
+        if state is not None and state[0] == version:
+            return state[2]
+        max_id, count = version[0] or 0, version[1]
+        if state is not None and state[0][3] == version[3] and (state[0][0], state[0][1]) == (version[0], count):
+            parts = state[1]  # only the last block moved: no new events
+        elif state is not None and state[0][3] == version[3] and max_id > (state[0][0] or 0) and \
+                count - state[0][1] == self._one("SELECT count(*) FROM events WHERE id > ?", (state[0][0] or 0,))[0]:
+            parts = _merge(state[1], self._ledger_parts(state[0][0] or 0, max_id))
+        else:
+            parts = self._ledger_parts(0, max_id)
+        ledger = _assemble(parts)
+        with self._cache_lock:
+            self._ledger_state = (version, parts, ledger)
+        return ledger
+
+    def _ledger_parts(self, after_id: int, upto_id: int) -> dict:
+        """The ledger's raw parts over events with after_id < id ≤ upto_id."""
+        where, params = "id > ? AND id <= ?", (after_id, upto_id)
+        parts: dict = {"sums": {}, "count": {}, "max_count": {}, "latest": {}}
+        for name, field, group in self._SUMS:
+            parts["sums"][(name, field, group)] = self._sums(name, field, self._GROUPS[group], where, params)
+        for name in ("HostSlashed", "VoucherSettled"):
+            parts["count"][name] = {(m, h): n for m, h, n in self._all(
+                f"SELECT model_id, host, count(*) FROM events WHERE name = ? AND {where} GROUP BY model_id, host",
+                (name, *params))}
+        parts["max_count"] = {(m, h): int(q or 0) for m, h, q in self._all(
             "SELECT model_id, host, max(CAST(json_extract(args, '$.count') AS INTEGER)) FROM events "
-            "WHERE name = 'VoucherSettled' GROUP BY model_id, host")}
-        slash_n = {(m, h): n for m, h, n in self._all(
-            "SELECT model_id, host, count(*) FROM events WHERE name = 'HostSlashed' GROUP BY model_id, host")}
-        settle_n = {(m, h): n for m, h, n in self._all(
-            "SELECT model_id, host, count(*) FROM events WHERE name = 'VoucherSettled' GROUP BY model_id, host")}
-        endpoints = {(m, h): json.loads(a).get("endpoint", "") for m, h, a in self._all(
-            "SELECT model_id, host, args FROM events WHERE id IN (SELECT max(id) FROM events "
-            "WHERE name = 'EndpointUpdated' GROUP BY model_id, host)")}
-        unbonding = {(m, h): _num(json.loads(a).get("unbondingEnd")) for m, h, a in self._all(
-            "SELECT model_id, host, args FROM events WHERE id IN (SELECT max(id) FROM events "
-            "WHERE name = 'UnstakeRequested' GROUP BY model_id, host)")}
-        thawing = {(m, h): (_num(json.loads(a).get("amount")), _num(json.loads(a).get("thawEnd"))) for m, h, a in
-                   self._all("SELECT model_id, host, args FROM events WHERE id IN (SELECT max(id) FROM events "
-                             "WHERE name = 'EscrowWithdrawalRequested' GROUP BY model_id, host)")}
-        pairs = set(staked) | set(deposited) | set(settled)
-        positions = {}
-        for k in pairs:
-            positions[k] = {
-                "model_id": k[0], "host": k[1],
-                "stake": staked.get(k, 0) - slashed.get(k, 0) - withdrawn.get(k, 0),
-                "staked": staked.get(k, 0), "slashed": slashed.get(k, 0), "stake_withdrawn": withdrawn.get(k, 0),
-                "escrow": deposited.get(k, 0) - settled.get(k, 0) - esc_out.get(k, 0),
-                "escrow_deposited": deposited.get(k, 0), "escrow_withdrawn": esc_out.get(k, 0),
-                "settled": settled.get(k, 0), "settlements": settle_n.get(k, 0), "queries": queries.get(k, 0),
-                "slashes": slash_n.get(k, 0), "endpoint": endpoints.get(k, ""), "unbonding_end": unbonding.get(k, 0),
-                "escrow_thawing": thawing.get(k, (0, 0))[0], "escrow_thaw_end": thawing.get(k, (0, 0))[1],
-            }
-        by_model = ("model_id",)
-        revenue_in = self._sums("VoucherSettled", "amount", by_model)
-        slash_in = {m: v - self._sums("HostSlashed", "reward", by_model).get(m, 0)
-                    for m, v in self._sums("HostSlashed", "slashed", by_model).items()}
-        revenue_out = self._sums("RevenueWithdrawn", "amount", by_model)
-        prover_rewards = self._sums("HostSlashed", "reward", ("account",))
-        prover_out = self._sums("RewardWithdrawn", "amount", ("account",))
-        del rewards
-        return {"positions": positions, "fees": revenue_in, "slash_revenue": slash_in,
-                "revenue_withdrawn": revenue_out, "prover_rewards": prover_rewards, "prover_withdrawn": prover_out}
+            f"WHERE name = 'VoucherSettled' AND {where} GROUP BY model_id, host", params)}
+        for name, key in self._LATEST:
+            parts["latest"][key] = {(m, h): json.loads(a) for m, h, a in self._all(
+                f"SELECT model_id, host, args FROM events WHERE id IN (SELECT max(id) FROM events "
+                f"WHERE name = ? AND {where} GROUP BY model_id, host)", (name, *params))}
+        return parts
 
     # --- models -------------------------------------------------------------------------------------------
     def model_states(self) -> dict[int, dict]:
@@ -274,15 +280,40 @@ class Queries:
 
     # --- time series ----------------------------------------------------------------------------------------
     def settlement_series(self, model_id: int | None = None) -> dict:
-        return self.cached(("series", model_id), lambda: self._series(model_id))
+        """Queries and fees settled per time bucket (VoucherSettled; a settlement's queries are its count less
+        the host's previous count). Kept up to date from new events while the bucket width stays the same."""
+        version = self.version()
+        with self._cache_lock:
+            states = self.__dict__.setdefault("_series_state", {})
+            state = states.get(model_id)
+        if state is not None and state[0] == version:
+            return state[1]
+        old = state[0] if state is not None else None
+        if old is not None and old[3] == version[3] and (old[0], old[1]) == (version[0], version[1]):
+            series, aux = state[1], state[2]
+        elif old is not None and old[3] == version[3] and (version[0] or 0) > (old[0] or 0) and \
+                version[1] - old[1] == self._one("SELECT count(*) FROM events WHERE id > ?", (old[0] or 0,))[0]:
+            series, aux = self._series_add(model_id, state[1], state[2], old[0] or 0, version[0])
+        else:
+            series, aux = self._series_full(model_id)
+        with self._cache_lock:
+            states[model_id] = (version, series, aux)
+        return series
 
-    def _series(self, model_id: int | None) -> dict:
+    @staticmethod
+    def _bucket(first: int, last: int) -> int:
+        width = max(1, last - first)
+        return next((b for b in BUCKETS if width / b <= 30), BUCKETS[-1])
+
+    def _series_full(self, model_id: int | None) -> tuple[dict, dict]:
         where, params = ("AND model_id = ?", (model_id,)) if model_id is not None else ("", ())
         span = self._one(f"SELECT min(time), max(time) FROM events WHERE name = 'VoucherSettled' {where}", params)
+        last_count = {(m, h): int(c) for m, h, c in self._all(
+            "SELECT model_id, host, CAST(json_extract(args, '$.count') AS INTEGER) FROM events WHERE id IN "
+            f"(SELECT max(id) FROM events WHERE name = 'VoucherSettled' {where} GROUP BY model_id, host)", params)}
         if not span or span[0] is None:
-            return {"bucket": 3_600, "points": []}
-        width = max(1, span[1] - span[0])
-        bucket = next((b for b in BUCKETS if width / b <= 30), BUCKETS[-1])
+            return {"bucket": 3_600, "points": []}, {"first": None, "last": None, "last_count": last_count}
+        bucket = self._bucket(span[0], span[1])
         v = "CAST(json_extract(args, '$.amount') AS TEXT)"
         c = "CAST(json_extract(args, '$.count') AS INTEGER)"
         rows = self._all(
@@ -291,8 +322,34 @@ class Queries:
             f"  SELECT time, {v} AS v, {c} - COALESCE(LAG({c}) OVER (PARTITION BY model_id, host "
             f"  ORDER BY block, log_index), 0) AS q FROM events WHERE name = 'VoucherSettled' {where}"
             f") GROUP BY t ORDER BY t", (bucket, bucket, *params))
-        return {"bucket": bucket, "points": [{"time": t, "queries": int(q or 0), "amount": _join(hi, lo),
-                                              "settlements": n} for t, q, hi, lo, n in rows]}
+        points = [{"time": t, "queries": int(q or 0), "amount": _join(hi, lo), "settlements": n}
+                  for t, q, hi, lo, n in rows]
+        return {"bucket": bucket, "points": points}, {"first": span[0], "last": span[1], "last_count": last_count}
+
+    def _series_add(self, model_id, series: dict, aux: dict, after_id: int, upto_id: int) -> tuple[dict, dict]:
+        where, params = ("AND model_id = ?", (model_id,)) if model_id is not None else ("", ())
+        rows = self._all(
+            "SELECT time, model_id, host, CAST(json_extract(args, '$.count') AS INTEGER), "
+            "CAST(json_extract(args, '$.amount') AS TEXT) FROM events WHERE name = 'VoucherSettled' AND id > ? "
+            f"AND id <= ? {where} ORDER BY block, log_index", (after_id, upto_id, *params))
+        if not rows:
+            return series, aux
+        first = aux["first"] if aux["first"] is not None else rows[0][0]
+        last = max(aux["last"] or rows[-1][0], rows[-1][0])
+        if aux["first"] is None or self._bucket(first, last) != series["bucket"]:
+            return self._series_full(model_id)
+        bucket = series["bucket"]
+        points = {p["time"]: dict(p) for p in series["points"]}
+        last_count = dict(aux["last_count"])
+        for t, m, h, count, amount in rows:
+            p = points.setdefault(t // bucket * bucket, {"time": t // bucket * bucket, "queries": 0, "amount": 0,
+                                                         "settlements": 0})
+            p["queries"] += int(count) - last_count.get((m, h), 0)
+            p["amount"] += int(amount)
+            p["settlements"] += 1
+            last_count[(m, h)] = int(count)
+        return ({"bucket": bucket, "points": [points[t] for t in sorted(points)]},
+                {"first": first, "last": last, "last_count": last_count})
 
     # --- community --------------------------------------------------------------------------------------------
     def community(self, c: dict) -> dict:
@@ -458,6 +515,70 @@ class Queries:
 
     def is_known_address(self, address: str) -> bool:
         return self._one("SELECT 1 FROM events WHERE host = ? OR account = ? LIMIT 1", (address, address)) is not None
+
+
+def _merge(old: dict, new: dict) -> dict:
+    """Ledger parts of older events and of newer ones → the parts of both."""
+    out: dict = {"sums": {}, "count": {}, "max_count": dict(old["max_count"]), "latest": {}}
+    for key in old["sums"]:
+        merged = dict(old["sums"][key])
+        for k, v in new["sums"][key].items():
+            merged[k] = merged.get(k, 0) + v
+        out["sums"][key] = merged
+    for name in old["count"]:
+        merged = dict(old["count"][name])
+        for k, v in new["count"][name].items():
+            merged[k] = merged.get(k, 0) + v
+        out["count"][name] = merged
+    for k, v in new["max_count"].items():
+        out["max_count"][k] = max(v, out["max_count"].get(k, 0))
+    for key in old["latest"]:
+        out["latest"][key] = {**old["latest"][key], **new["latest"][key]}
+    return out
+
+
+def _assemble(parts: dict) -> dict:
+    """Positions (model, host), model revenue and prover rewards from the ledger's parts."""
+    s = parts["sums"]
+    staked, slashed = s[("HostStaked", "amount", "pair")], s[("HostSlashed", "slashed", "pair")]
+    withdrawn, deposited = s[("StakeWithdrawn", "amount", "pair")], s[("EscrowDeposited", "amount", "pair")]
+    settled, esc_out = s[("VoucherSettled", "amount", "pair")], s[("EscrowWithdrawn", "amount", "pair")]
+    latest = parts["latest"]
+    positions = {}
+    for k in set(staked) | set(deposited) | set(settled):
+        thaw = latest["thawing"].get(k, {})
+        positions[k] = {
+            "model_id": k[0], "host": k[1],
+            "stake": staked.get(k, 0) - slashed.get(k, 0) - withdrawn.get(k, 0),
+            "staked": staked.get(k, 0), "slashed": slashed.get(k, 0), "stake_withdrawn": withdrawn.get(k, 0),
+            "escrow": deposited.get(k, 0) - settled.get(k, 0) - esc_out.get(k, 0),
+            "escrow_deposited": deposited.get(k, 0), "escrow_withdrawn": esc_out.get(k, 0),
+            "settled": settled.get(k, 0), "settlements": parts["count"]["VoucherSettled"].get(k, 0),
+            "queries": parts["max_count"].get(k, 0), "slashes": parts["count"]["HostSlashed"].get(k, 0),
+            "endpoint": latest["endpoint"].get(k, {}).get("endpoint", ""),
+            "unbonding_end": _num(latest["unbonding"].get(k, {}).get("unbondingEnd")),
+            "escrow_thawing": _num(thaw.get("amount")), "escrow_thaw_end": _num(thaw.get("thawEnd"))}
+    rewards_by_model = s[("HostSlashed", "reward", "model")]
+    return {"positions": positions, "fees": s[("VoucherSettled", "amount", "model")],
+            "slash_revenue": {m: v - rewards_by_model.get(m, 0) for m, v in s[("HostSlashed", "slashed", "model")].items()},
+            "revenue_withdrawn": s[("RevenueWithdrawn", "amount", "model")],
+            "prover_rewards": s[("HostSlashed", "reward", "prover")],
+            "prover_withdrawn": s[("RewardWithdrawn", "amount", "prover")]}
+
+
+def _comparator(order: str):
+    """A cmp function for EventRows that orders as the SQL `order` clause would (NULLs first when ascending)."""
+    terms = [t.split() for t in parse_order(order).split(", ")]
+
+    def cmp(a: EventRow, b: EventRow) -> int:
+        for col, direction in terms:
+            x, y = getattr(a, col), getattr(b, col)
+            if x == y:
+                continue
+            less = (y is not None) if x is None else (y is not None and x < y)
+            return (-1 if less else 1) * (1 if direction == "ASC" else -1)
+        return 0
+    return cmp
 
 
 def _slash_row(e: EventRow) -> dict:

@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException
 
 from ..chain.artifacts import REPO_ROOT
@@ -99,6 +100,57 @@ def split_hex(v: str) -> tuple[str, str, str]:
     return v[:6], v[6:-4], v[-4:]
 
 
+def hex_html(v: Any, href: str | None = None) -> Markup:
+    """An address or hash: head…tail on screen, the whole value in the DOM text and `title`, a copy button
+    (shown when JavaScript runs). The same markup as the `hex` macro of macros.html, built here for speed."""
+    if not v:
+        return Markup('<span class="muted">—</span>')
+    v = escape(str(v))
+    head, mid, tail = split_hex(str(v))
+    inner = f'{head}<span class="elide">{mid}</span>{tail}' if mid else head
+    if href:
+        inner = f'<a href="{escape(href)}">{inner}</a>'
+    button = (f'<button type="button" class="copy" data-copy="{v}" title="Copy {v}" aria-label="Copy"></button>'
+              if mid else "")
+    return Markup(f'<span class="hex" title="{v}">{inner}</span>{button}')
+
+
+def value_html(kind: str, v: Any) -> Markup:
+    if v is None:
+        return Markup('<span class="muted">—</span>')
+    if kind == "wei":
+        text = fmt_wei(v)
+    elif kind == "time":
+        text = fmt_time(v)
+    elif kind == "bps":
+        text = fmt_bps(v)
+    elif kind == "shares":
+        text = fmt_shares(v)
+    elif kind == "duration":
+        text = fmt_duration(v)
+    elif kind == "pct":
+        text = f"{v:.2f}%"
+    elif kind == "bool":
+        return Markup('<span class="yes">yes</span>' if v else '<span class="no">no</span>')
+    elif kind == "model":
+        text = f"#{v}"
+    else:
+        text = str(v)
+    return escape(text)
+
+
+def cell_html(col, row: dict) -> Markup:
+    """One table cell's content by its column's kind, linked when the column links."""
+    v = row.get(col.key)
+    href = col.link(row) if col.link else None
+    if col.kind in ("addr", "hash"):
+        return hex_html(v, href)
+    inner = value_html(col.kind, v)
+    if href and v is not None:
+        return Markup(f'<a href="{escape(href)}">{inner}</a>')
+    return inner
+
+
 def url_with(request: Request, **changes: Any) -> str:
     params = dict(request.query_params)
     for k, v in changes.items():
@@ -112,7 +164,8 @@ def url_with(request: Request, **changes: Any) -> str:
 def _templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
     t.env.globals.update(fmt_time=fmt_time, fmt_wei=fmt_wei, fmt_bps=fmt_bps, fmt_duration=fmt_duration,
-                         fmt_shares=fmt_shares, split_hex=split_hex, url_with=url_with, tojson=_tojson)
+                         fmt_shares=fmt_shares, split_hex=split_hex, url_with=url_with, tojson=_tojson,
+                         cell_html=cell_html, hex_html=hex_html)
     return t
 
 
