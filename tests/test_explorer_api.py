@@ -326,3 +326,40 @@ def test_cli_index_one_pass_matches_the_server_database(explorer, tmp_path):
         mine.close()
     bad = subprocess.run(cmd[:-4] + ["--oml", "0x1234", "--db", str(db)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "--oml must be a 0x-address" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_pages_keep_working_while_the_rpc_is_down(explorer, tmp_path, free_url):
+    """An explorer whose node does not answer: the in-process indexer records the failure (the status bar and
+    /api/status show it), and every page still renders from the database; chain reads show as unavailable."""
+    import sqlite3
+
+    from markupsafe import escape
+
+    ex = explorer
+    copy = tmp_path / "copy.db"
+    src, dst = sqlite3.connect(ex.db_path), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    port = free_port()
+    server = ServerThread(uvicorn_config(ExplorerConfig(db_path=str(copy), rpc_url=free_url, oml=ex.world.oml,
+                                                        factory=ex.world.factory, index=True, confirmations=0,
+                                                        poll_interval=0.2, port=port)), port, "explorer")
+    try:
+        url = server.url
+        deadline = time.monotonic() + 20
+        while (st := requests.get(url + "/api/status", timeout=10).json())["rpc_ok"]:
+            assert time.monotonic() < deadline, "the indexer never reported the dead RPC"
+            time.sleep(0.1)
+        assert st["rpc_error"] and st["rpc_error_at"] and st["last_block"] >= ex.world.last_block
+        html = requests.get(url + "/", timeout=10).text
+        assert 'class="status down"' in html and "RPC</b> <span class=\"no\">down" in html
+        assert str(escape(st["rpc_error"][:40])) in html
+        model = requests.get(url + "/api/model/1", timeout=10).json()
+        assert model["params"]["chain_read"] is False and model["params"]["min_host_stake"] is None
+        assert int(model["params"]["price"]) == ex.oml.get_model(1).price_per_query  # from the events alone
+        s = ex.world.slashes[0]
+        slash = requests.get(f"{url}/slash/{s.model_id}/{s.host}/{s.index}", timeout=10)
+        assert slash.status_code == 200 and "could not be read from the chain" in slash.text
+    finally:
+        server.stop()
