@@ -227,7 +227,8 @@ def test_unknown_ids_are_404_json(explorer, path):
     ("/api/host/0x70997970C51812dc3A010C7d01b50e0d17dc79C8g", {}), ("/api/slash/1/0x12/2", {}),
     ("/api/slash/1/0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc/x", {}),
     ("/api/overview", {"page": 0}), ("/api/overview", {"page": "two"}), ("/api/overview", {"per_page": 201}),
-    ("/api/models", {"sort": "nope"}), ("/api/models", {"dir": "up"}), ("/api/model/1", {"sort": "x"}), ("/api/model/1", {"burned_sort": "x"}),
+    ("/api/models", {"sort": "nope"}), ("/api/models", {"dir": "up"}), ("/api/model/1", {"sort": "x"}),
+    ("/api/model/1", {"burned_sort": "x"}),
     ("/api/model/1", {"settlements_per_page": 500}),
 ])
 def test_bad_parameters_are_400_json(explorer, path, params):

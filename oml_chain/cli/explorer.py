@@ -34,7 +34,8 @@ def _common(f):
     return f
 
 
-def resolve(rpc_url: str, deployments: Path, oml: str | None, factory: str | None) -> tuple[str, str | None, int | None]:
+def resolve(rpc_url: str, deployments: Path, oml: str | None,
+            factory: str | None) -> tuple[str, str | None, int | None]:
     """(OML, factory or None, start block or None) from the options, else the deployments file."""
     from ..chain.dao import FACTORY
     from ..chain.deploy import load_deployment, load_deployment_block

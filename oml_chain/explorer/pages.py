@@ -85,8 +85,11 @@ EVENT_COLUMNS = [TIME, BLOCK, Column("name", "Event"), MODEL, HOST, Column("acco
                  Column("summary", "Details", sortable=False), TX]
 
 
-def events_table(q: Queries, table_id: str, title: str, primary: bool = False, **filters) -> Table:
-    return Table(table_id, title, EVENT_COLUMNS, EventSource(q, filters, event_row), "time", primary=primary)
+def events_table(q: Queries, table_id: str, title: str, primary: bool = False, drop: tuple[str, ...] = (),
+                 **filters) -> Table:
+    """Events matching `filters`, paged in SQL; `drop` leaves out columns the page already fixes (its host...)."""
+    columns = [c for c in EVENT_COLUMNS if c.key not in drop]
+    return Table(table_id, title, columns, EventSource(q, filters, event_row), "time", primary=primary)
 
 
 def describe(e: EventRow) -> str:
@@ -225,7 +228,8 @@ def model(q: Queries, reader: ChainReader, model_id_text: str) -> Page:
         m.update(owner=chain["owner"], price=chain["price_per_query"], permission_signer=chain["permission_signer"],
                  metadata_uri=chain["metadata_uri"], active=chain["active"], weights_hash=chain["weights_hash"],
                  fingerprint_root=chain["fingerprint_root"], fingerprint_count=chain["fingerprint_count"])
-    params = {"model_id": mid, "owner": m["owner"], "price": Wei(m["price"]) if m["price"] is not None else None, "permission_signer": m["permission_signer"],
+    params = {"model_id": mid, "owner": m["owner"], "price": Wei(m["price"]) if m["price"] is not None else None,
+              "permission_signer": m["permission_signer"],
               "metadata_uri": m["metadata_uri"], "active": m["active"], "weights_hash": m["weights_hash"],
               "fingerprint_root": m["fingerprint_root"], "fingerprint_count": m["fingerprint_count"],
               "registered_at": m["registered_at"], "registered_tx": m["registered_tx"],
@@ -265,7 +269,8 @@ def model(q: Queries, reader: ChainReader, model_id_text: str) -> Page:
                                                    Column("amount", "Amount", "wei"), TX],
               [{"time": e.time, "recipient": e.args["recipient"], "amount": Wei(_num(e.args["amount"])), "tx": e.tx}
                for e in q.iter_events("RevenueWithdrawn", model_id=mid)], "time"),
-        events_table(q, "settlements", "Settlements", name="VoucherSettled", model_id=mid),
+        events_table(q, "settlements", "Settlements", name="VoucherSettled", model_id=mid,
+                     drop=("model_id", "account")),
     ]
     data = {"params": params, "revenue": revenue, "chart": chart(series), "status": status, "community": None}
     if m["community"] is not None:
@@ -274,11 +279,12 @@ def model(q: Queries, reader: ChainReader, model_id_text: str) -> Page:
         data["community"].update(supply=c["supply"], total_pulled=Wei(c["total_pulled"]),
                                  total_claimed=Wei(c["total_claimed"]))
         holders = [{**h, "claimable": Wei(h["claimable"])} for h in c["holders"]]
-        proposals = [{**p, "voters_list": None} for p in c["proposals"]]
+        proposals = c["proposals"]
         tables += [
             Table("holders", "Shareholders", [Column("account", "Holder", "addr"),
                                               Column("balance", "Shares", "shares"), Column("percent", "%", "pct"),
-                                              Column("votes", "Votes", "shares"), Column("delegate", "Delegate", "addr"),
+                                              Column("votes", "Votes", "shares"),
+                                              Column("delegate", "Delegate", "addr"),
                                               Column("claimable", "Claimable", "wei")], holders, "balance"),
             Table("proposals", "Proposals", [TIME, Column("description", "Description"),
                                              Column("proposer", "Proposer", "addr"), Column("state", "State"),
@@ -338,9 +344,10 @@ def host(q: Queries, address_text: str) -> Page:
         "time": e.time, "model_id": e.model_id, "root": e.args["root"], "tx": e.tx})
     tables = [
         Table("stakes", "Stakes per model", [MODEL, *POSITION_COLUMNS], positions, "model_id", "asc", primary=True),
-        events_table(q, "settlements", "Settlements", name="VoucherSettled", host=address),
+        events_table(q, "settlements", "Settlements", name="VoucherSettled", host=address,
+                     drop=("host", "account")),
         events_table(q, "escrow", "Escrow deposits and withdrawals", name=["EscrowDeposited",
-                     "EscrowWithdrawalRequested", "EscrowWithdrawn"], host=address),
+                     "EscrowWithdrawalRequested", "EscrowWithdrawn"], host=address, drop=("host", "account")),
         Table("slashes", "Slashes", SLASH_COLUMNS, slashes_, "time"),
         Table("signers", "Attestation signer history", [TIME, MODEL, Column("previous", "Previous signer", "addr",
                                                                             sortable=False),
@@ -368,9 +375,11 @@ def prover(q: Queries, address_text: str) -> Page:
                "disputes": q.count(name="SlashDisputed", account=address)}
     tables = [
         Table("slashes", "Slashes won", SLASH_COLUMNS, won, "time", primary=True),
-        events_table(q, "commits", "Commitments", name="SlashCommitted", account=address),
-        events_table(q, "withdrawals", "Reward withdrawals", name="RewardWithdrawn", account=address),
-        events_table(q, "disputes", "Disputes opened", name="SlashDisputed", account=address),
+        events_table(q, "commits", "Commitments", name="SlashCommitted", account=address,
+                     drop=("account", "model_id", "host")),
+        events_table(q, "withdrawals", "Reward withdrawals", name="RewardWithdrawn", account=address,
+                     drop=("account", "model_id", "host")),
+        events_table(q, "disputes", "Disputes opened", name="SlashDisputed", account=address, drop=("account",)),
     ]
     return Page("prover.html", f"Prover {short(address)}", {"address": address, "figures": figures,
                                                              "status": q.status()}, tables)

@@ -8,13 +8,11 @@ changes is rebuilt from them:
 - its fee escrow = Σ EscrowDeposited.amount − Σ VoucherSettled.amount − Σ EscrowWithdrawn.amount;
 - a model's revenue owed = Σ VoucherSettled.amount + Σ (slashed − reward) − Σ RevenueWithdrawn.amount;
 - the price in force = the newest PriceChangeScheduled whose effectiveAt has passed (else the registered one);
-- a proposal's state = OpenZeppelin Governor's rules over ProposalCreated / VoteCast / Queued / Executed /
-  Canceled, the quorum fraction (QuorumNumeratorUpdated) and the share supply;
-- a shareholder's claimable revenue = the RevenueVault's arithmetic replayed over Transfer / RevenuePulled /
-  RevenueClaimed (contracts/README.md, RevenueVault).
+- a community's shareholders, claimable revenue and proposal states: community.py.
 
-"Now" is the time of the last indexed block, so every figure is the chain as of that block. Results of the
-heavier queries are cached until the database changes (new events, a new last block or a reorg).
+"Now" is the time of the last indexed block, so every figure is the chain as of that block. Results are cached
+until the database changes; the ledger (stakes, escrows, fees, rewards) and the chart series are then brought up
+to date from the new events alone, and rebuilt in full only after a reorg or rollback removed events.
 """
 
 from __future__ import annotations
@@ -22,15 +20,12 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections import defaultdict
 from typing import Any, Callable, Iterable
 
 from .db import DEFAULT_ORDER, EventRow, ExplorerDB, parse_order
+from .community import replay_community
 from .indexer import status_from_meta
 
-ZERO = "0x0000000000000000000000000000000000000000"
-PROPOSAL_STATES = ("Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed")
-ACC_SCALE, ACC_INITIAL = 10**27, 1  # RevenueVault
 MODEL_EVENTS = ("ModelRegistered", "PriceChangeScheduled", "StakeTermsChangeScheduled", "PermissionSignerUpdated",
                 "RevenueRecipientUpdated", "MetadataURIUpdated", "ModelActiveSet", "ModelOwnershipTransferred")
 BUCKETS = (60, 300, 900, 3_600, 4 * 3_600, 6 * 3_600, 12 * 3_600, 86_400, 7 * 86_400, 30 * 86_400)
@@ -356,115 +351,7 @@ class Queries:
         return self.cached(("community", c["shares"]), lambda: self._community(c))
 
     def _community(self, c: dict) -> dict:
-        now = self.now() or 0
-        balances: dict[str, int] = defaultdict(int)
-        delegates: dict[str, str] = {}
-        votes: dict[str, int] = {}
-        supply = 0
-        acc, carry = ACC_INITIAL, 0
-        paid: dict[str, int] = {}
-        credited: dict[str, int] = defaultdict(int)
-        quorum_numerator = None
-        supply_history: list[tuple[int, int]] = []  # (time, supply) for quorum at a snapshot
-
-        def pending(a: str) -> int:
-            return balances.get(a, 0) * (acc - paid.get(a, ACC_INITIAL)) // ACC_SCALE
-
-        def credit(a: str) -> None:
-            if a == ZERO:
-                return
-            credited[a] += pending(a)
-            paid[a] = acc
-
-        pulled, claimed = [], []
-        proposals: dict[str, dict] = {}
-        order: list[str] = []
-        contracts = [c["shares"], c["vault"], c["governor"]]
-        for e in self._events_of_contracts(contracts):
-            a = e.args
-            if e.contract == c["shares"]:
-                if e.name == "Transfer":
-                    src, dst, value = a["from"], a["to"], _num(a["value"])
-                    if src != ZERO:  # ModelShares checkpoints both sides of every transfer but the mint
-                        credit(src)
-                        credit(dst)
-                    if src == ZERO:
-                        supply += value
-                        supply_history.append((e.time, supply))
-                    else:
-                        balances[src] -= value
-                    if dst == ZERO:
-                        supply -= value
-                        supply_history.append((e.time, supply))
-                    else:
-                        balances[dst] += value
-                elif e.name == "DelegateChanged":
-                    delegates[a["delegator"]] = a["toDelegate"]
-                elif e.name == "DelegateVotesChanged":
-                    votes[a["delegate"]] = _num(a["newVotes"])
-            elif e.contract == c["vault"]:
-                if e.name == "RevenuePulled":
-                    amount = _num(a["amount"])
-                    num = amount * ACC_SCALE + carry
-                    acc, carry = acc + num // supply if supply else acc, num % supply if supply else carry
-                    pulled.append({"time": e.time, "block": e.block, "tx": e.tx, "amount": amount,
-                                   "acc_reward_per_share": _num(a["accRewardPerShare"])})
-                elif e.name == "RevenueClaimed":
-                    who = a["account"]
-                    credit(who)
-                    credited[who] = 0
-                    claimed.append({"time": e.time, "block": e.block, "tx": e.tx, "account": who,
-                                    "amount": _num(a["amount"])})
-            elif e.contract == c["governor"]:
-                if e.name == "QuorumNumeratorUpdated":
-                    quorum_numerator = _num(a["newQuorumNumerator"])
-                elif e.name == "ProposalCreated":
-                    pid = str(a["proposalId"])
-                    order.append(pid)
-                    proposals[pid] = {"proposal_id": pid, "proposer": a["proposer"], "description": a["description"],
-                                      "vote_start": _num(a["voteStart"]), "vote_end": _num(a["voteEnd"]),
-                                      "targets": a["targets"], "time": e.time, "block": e.block, "tx": e.tx,
-                                      "for": 0, "against": 0, "abstain": 0, "voters": 0, "eta": 0, "queued": False,
-                                      "executed": False, "canceled": False, "votes": []}
-                elif e.name in ("VoteCast", "VoteCastWithParams"):
-                    p = proposals.get(str(a["proposalId"]))
-                    if p is not None:
-                        support, weight = _num(a["support"]), _num(a["weight"])
-                        p[("against", "for", "abstain")[support] if support < 3 else "abstain"] += weight
-                        p["voters"] += 1
-                        p["votes"].append({"voter": a["voter"], "support": ("against", "for", "abstain")[support]
-                                           if support < 3 else str(support), "weight": weight,
-                                           "reason": a.get("reason", ""), "time": e.time, "tx": e.tx})
-                elif e.name == "ProposalQueued":
-                    p = proposals.get(str(a["proposalId"]))
-                    if p is not None:
-                        p["queued"], p["eta"] = True, _num(a["etaSeconds"])
-                elif e.name == "ProposalExecuted":
-                    p = proposals.get(str(a["proposalId"]))
-                    if p is not None:
-                        p["executed"] = True
-                elif e.name == "ProposalCanceled":
-                    p = proposals.get(str(a["proposalId"]))
-                    if p is not None:
-                        p["canceled"] = True
-        for p in proposals.values():
-            supply_at = next((s for t, s in reversed(supply_history) if t <= p["vote_start"]), supply)
-            quorum = supply_at * quorum_numerator // 100 if quorum_numerator is not None else None
-            p["quorum"] = quorum
-            p["state"] = _proposal_state(p, now, quorum)
-        holders = []
-        for account in sorted(set(balances) | set(credited)):
-            claimable = credited.get(account, 0) + pending(account)
-            if balances.get(account, 0) == 0 and claimable == 0:
-                continue
-            holders.append({"account": account, "balance": balances.get(account, 0),
-                            "percent": round(100 * balances.get(account, 0) / supply, 4) if supply else 0.0,
-                            "votes": votes.get(account, 0), "delegate": delegates.get(account, ZERO),
-                            "claimable": claimable})
-        holders.sort(key=lambda h: (-h["balance"], h["account"]))
-        return {**c, "supply": supply, "holders": holders, "proposals": [proposals[p] for p in order],
-                "quorum_percent": quorum_numerator, "pulled": pulled, "claimed": claimed,
-                "total_pulled": sum(p["amount"] for p in pulled), "total_claimed": sum(x["amount"] for x in claimed)}
+        return replay_community(c, self._events_of_contracts([c["shares"], c["vault"], c["governor"]]), self.now() or 0)
 
     def _events_of_contracts(self, addresses: list[str]) -> Iterable[EventRow]:
         marks = ", ".join("?" * len(addresses))
@@ -560,7 +447,8 @@ def _assemble(parts: dict) -> dict:
             "escrow_thawing": _num(thaw.get("amount")), "escrow_thaw_end": _num(thaw.get("thawEnd"))}
     rewards_by_model = s[("HostSlashed", "reward", "model")]
     return {"positions": positions, "fees": s[("VoucherSettled", "amount", "model")],
-            "slash_revenue": {m: v - rewards_by_model.get(m, 0) for m, v in s[("HostSlashed", "slashed", "model")].items()},
+            "slash_revenue": {m: v - rewards_by_model.get(m, 0)
+                              for m, v in s[("HostSlashed", "slashed", "model")].items()},
             "revenue_withdrawn": s[("RevenueWithdrawn", "amount", "model")],
             "prover_rewards": s[("HostSlashed", "reward", "prover")],
             "prover_withdrawn": s[("RewardWithdrawn", "amount", "prover")]}
@@ -585,19 +473,3 @@ def _slash_row(e: EventRow) -> dict:
     a = e.args
     return {"model_id": e.model_id, "host": e.host, "prover": a["prover"], "index": _num(a["index"]),
             "slashed": _num(a["slashed"]), "reward": _num(a["reward"]), "time": e.time, "block": e.block, "tx": e.tx}
-
-
-def _proposal_state(p: dict, now: int, quorum: int | None) -> str:
-    """OpenZeppelin Governor.state() (with GovernorTimelockControl) from the indexed facts."""
-    if p["executed"]:
-        return "Executed"
-    if p["canceled"]:
-        return "Canceled"
-    if now <= p["vote_start"]:
-        return "Pending"
-    if now <= p["vote_end"]:
-        return "Active"
-    reached = quorum is None or quorum <= p["for"] + p["abstain"]
-    if not reached or p["for"] <= p["against"]:
-        return "Defeated"
-    return "Queued" if p["queued"] else "Succeeded"

@@ -186,7 +186,8 @@ def build_world(w3: Web3, keys: list[str] | None = None, deployments: str | Path
         x.delegate()
 
     say("staking hosts and depositing escrow")
-    stakes = [(h1, alpha, 2 * ETH, "https://h1.oml.example/alpha"), (h1, gamma, 1 * ETH, "https://h1.oml.example/gamma"),
+    stakes = [(h1, alpha, 2 * ETH, "https://h1.oml.example/alpha"),
+              (h1, gamma, 1 * ETH, "https://h1.oml.example/gamma"),
               (h2, alpha, 3 * ETH // 2, "https://h2.oml.example"), (h2, beta, 1 * ETH, "https://h2.oml.example"),
               (h3, alpha, 1 * ETH, "https://h3.oml.example"), (h3, gamma, 2 * ETH, "https://h3.oml.example")]
     for host, model, amount, endpoint in stakes:
