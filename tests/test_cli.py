@@ -15,7 +15,8 @@ COMMANDS = [
     [], ["chain"], ["chain", "up"], ["chain", "down"], ["deploy"], ["model"], ["model", "register"],
     ["model", "show"], ["host"], ["host", "stake"], ["host", "unstake"], ["host", "withdraw"], ["host", "deposit"],
     ["host", "download"], ["host", "serve"], ["permission"], ["permission", "serve"], ["distribute"],
-    ["distribute", "serve"], ["prove"], ["prove", "once"], ["prove", "daemon"], ["status"],
+    ["distribute", "serve"], ["prove"], ["prove", "once"], ["prove", "daemon"], ["status"], ["explorer"],
+    ["explorer", "serve"], ["explorer", "index"],
 ]
 
 
