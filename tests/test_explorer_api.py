@@ -24,6 +24,8 @@ from oml_chain.explorer.indexer import Indexer
 from oml_chain.explorer.web import ExplorerConfig, uvicorn_config
 from oml_chain.explorer.world import build_world
 
+pytestmark = pytest.mark.chain
+
 
 class Explorer:
     def __init__(self, url, w3, world, oml, community, db_path, rpc_url):

@@ -23,6 +23,8 @@ from oml_chain.explorer.indexer import Indexer
 from oml_chain.explorer.web import ExplorerConfig, uvicorn_config
 from oml_chain.explorer.world import build_world
 
+pytestmark = pytest.mark.chain
+
 CHROMIUM = "/usr/bin/chromium"
 OUT = Path(__file__).resolve().parents[1] / "out"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
