@@ -29,6 +29,7 @@ import httpx
 
 from ...chain.errors import OMLError
 from .engine import GenerationEngine, PromptTooLong
+from .streaming import DONE, sse_event
 
 log = logging.getLogger("oml.host.backend")
 
@@ -244,13 +245,12 @@ class UpstreamBackend:
         try:
             done = False
             async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
+                chunk = sse_event(line)
+                if chunk is None:
                     continue
-                data = line[5:].strip()
-                if data == "[DONE]":
+                if chunk is DONE:
                     done = True
                     break
-                chunk = json.loads(data)
                 if "error" in chunk and not chunk.get("choices"):
                     err = chunk["error"]
                     raise BackendError(502, "upstream_interrupted", f"{self._where()} failed mid-stream: "

@@ -14,7 +14,6 @@ opens a dispute the host can only win with a receipt recorded in time).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -102,20 +101,19 @@ def _check_status(url: str, r: httpx.Response) -> None:
 
 def _read_stream(url: str, lines) -> dict:
     """The non-streamed shape of a streamed completion: its choice-0 text and its `oml` chunk."""
-    from ..host.streaming import collect
+    from ..host.streaming import DONE, collect, sse_event
 
     chunks, done = [], False
     for line in lines:
-        if not line.startswith("data:"):
+        try:
+            chunk = sse_event(line)
+        except ValueError as exc:
+            raise HostAnswerInvalid(f"host endpoint {url} streamed a chunk that is not JSON: {line[:200]!r}") from exc
+        if chunk is None:
             continue
-        data = line[5:].strip()
-        if data == "[DONE]":
+        if chunk is DONE:
             done = True
             break
-        try:
-            chunk = json.loads(data)
-        except ValueError as exc:
-            raise HostAnswerInvalid(f"host endpoint {url} streamed a chunk that is not JSON: {data[:200]!r}") from exc
         if isinstance(chunk, dict) and chunk.get("error"):
             raise HostUnreachable(f"host endpoint {url} failed mid-stream: {str(chunk['error'])[:200]}")
         chunks.append({**chunk, "choices": [c for c in chunk.get("choices") or [] if c.get("index", 0) == 0]})
