@@ -99,7 +99,7 @@ class Generation:
         return await asyncio.shield(self._result)
 
     def cancel(self) -> None:
-        if self._cancel is not None:
+        if self._cancel is not None and not self._result.done():
             self._cancel()
         if not self._result.done():
             self._result.cancel()
@@ -245,12 +245,15 @@ class UpstreamBackend:
         try:
             done = False
             async for line in resp.aiter_lines():
+                if done:
+                    continue  # after [DONE]: read the body to its end, so the connection is kept alive
                 chunk = sse_event(line)
                 if chunk is None:
                     continue
                 if chunk is DONE:
                     done = True
-                    break
+                    gen._done([Choice(t, f or "stop", self.count(t), lp) for t, f, lp in zip(texts, finish, logprobs)])
+                    continue
                 if "error" in chunk and not chunk.get("choices"):
                     err = chunk["error"]
                     raise BackendError(502, "upstream_interrupted", f"{self._where()} failed mid-stream: "
@@ -271,7 +274,6 @@ class UpstreamBackend:
             if not done:
                 raise BackendError(502, "upstream_interrupted", f"{self._where()} closed the stream before it "
                                    "finished")
-            gen._done([Choice(t, f or "stop", self.count(t), lp) for t, f, lp in zip(texts, finish, logprobs)])
         except asyncio.CancelledError:
             gen._fail(BackendError(499, "cancelled", "the request was cancelled"))
             raise
