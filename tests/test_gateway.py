@@ -232,3 +232,33 @@ def test_a_stream_cut_midway_is_an_error_and_is_never_attested(staked, tiny_base
         gw.stop()
         proxy.stop()
         perm.stop()
+
+
+def test_an_outage_costs_at_most_the_permissions_in_flight_when_it_begins(staked, tiny_base_dir, tmp_path, upstream):
+    """A healthy upstream gets the permission request at the same time as the query; once it fails, the gateway
+    waits for the upstream's answer before asking, until a request succeeds again."""
+    w = staked
+    perm = ThreadServer(make_config(w, tmp_path / "ledger.db"))
+    proxy = TcpProxy(int(upstream.url.rsplit(":", 1)[1])).start()
+    gw = _gateway(w, tiny_base_dir, tmp_path, proxy.url, perm.url, upstream_model=None)  # probed: healthy
+    body = {"model": f"oml-{w.model_id}", "prompt": "hello there", "max_tokens": 4}
+    try:
+        assert httpx.post(gw.url + "/v1/completions", json=body, timeout=30).status_code == 200
+        assert _issued(w, perm) == 1
+        proxy.stop()
+        r = httpx.post(gw.url + "/v1/completions", json=body, timeout=30)
+        assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_unavailable"
+        assert "was spent" in r.json()["error"]["message"] and _issued(w, perm) == 2  # in flight when it failed
+        for stream in (False, True, False):
+            r = httpx.post(gw.url + "/v1/completions", json=dict(body, stream=stream), timeout=30)
+            assert r.status_code == 502 and "no permission was used" in r.json()["error"]["message"]
+        assert _issued(w, perm) == 2  # nothing more while the outage lasts
+        proxy.start()
+        for _ in range(2):  # the first asks after the upstream answered, the next at once again
+            res = httpx.post(gw.url + "/v1/completions", json=body, timeout=30)
+            assert res.status_code == 200 and res.json()["oml"]["permission"]
+        assert _issued(w, perm) == 4
+    finally:
+        gw.stop()
+        proxy.stop()
+        perm.stop()

@@ -188,6 +188,7 @@ def _backend(config: HostConfig):
                                   context_length(config.model_dir), timeout=config.upstream_timeout)
         if not config.upstream_model:
             backend.model = _upstream_model(config)
+            backend.healthy = True  # it answered: the first permissions may go out with the requests
         return backend
     import torch
 
@@ -244,24 +245,39 @@ async def _serve(st: Any, parsed):
     if parsed.n > backend.max_n:
         raise BadRequest(400, "invalid_value", f"`n` is at most {backend.max_n} on this host, got {parsed.n}", "n")
     if parsed.logprobs is not None:
+        name = "top_logprobs" if parsed.chat else "logprobs"
         if cfg.max_logprobs is None:
             raise BadRequest(400, "logprobs_disabled", "this host does not return logprobs (they reveal how sure the "
                              "model is of each token); send the request without them", "logprobs")
+        if not backend.supports_logprobs:
+            raise BadRequest(400, "logprobs_unsupported", "this host's built-in engine does not return logprobs; "
+                             "send the request without them", "logprobs")
         if parsed.logprobs > cfg.max_logprobs:
-            name = "top_logprobs" if parsed.chat else "logprobs"
             raise BadRequest(400, "invalid_value", f"`{name}` is at most {cfg.max_logprobs} on this host, got "
                              f"{parsed.logprobs}", name)
     req = GenRequest(parsed.query, ids, max_tokens, parsed.temperature, parsed.top_p, parsed.stop, parsed.n,
                      parsed.stream, parsed.templated, parsed.logprobs)
+    # every check of ours is behind us: only now is a permission (and so a fee) asked for — at once when the
+    # backend is healthy (its round trip hides behind the generation), else once the backend has accepted
+    permit = None
+    if gate is not None and not gate.rogue and backend.healthy:
+        permit = asyncio.ensure_future(gate.permit(query_hash))
     try:
-        gen = await backend.start(req)  # every refusal (ours or the upstream's) happens before a permission
+        gen = await backend.start(req)
     except BackendError as exc:
-        return _backend_error(exc)
-    # every check is behind us: only now is a permission (and so a fee) asked for
+        if permit is None:
+            return _error(exc.status, exc.code, exc.message + "; no permission was used for this request")
+        spent = await asyncio.gather(permit, return_exceptions=True)
+        if isinstance(spent[0], BaseException):
+            return _backend_error(exc)
+        log.warning("the upstream failed after permission seq %d was requested (spent, nothing attested): %s",
+                    spent[0].seq, exc.message)
+        return _error(exc.status, exc.code, exc.message + "; the permission obtained for this request was spent "
+                      "(the upstream failed while it was requested)")
     permission = None
     if gate is not None and not gate.rogue:
         try:
-            permission = await gate.permit(query_hash)
+            permission = await (permit if permit is not None else gate.permit(query_hash))
         except BaseException as exc:
             gen.cancel()  # nothing generated is released: stop the generation
             if isinstance(exc, Exception):

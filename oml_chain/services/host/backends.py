@@ -11,8 +11,11 @@ tokenizer, max_tokens already checked against the context) and return a running 
 `LocalBackend` wraps the batched `GenerationEngine`. `UpstreamBackend` forwards q to the upstream's
 `POST /v1/completions` — the rendered chat prompt for chat requests, so the upstream sees exactly the text whose hash
 is in the permission and the attestation — always with `stream: true`: `start()` returns once the upstream has
-answered 200 (connection refused, a timeout before the answer, or an upstream 4xx/5xx end there, before any
-permission is requested), and the text is read as the upstream sends it. The gateway trusts nothing the upstream
+answered 200 (connection refused, a timeout before the answer, or an upstream 4xx/5xx end there), and the text
+is read as the upstream sends it. `healthy` says whether the upstream's last answer was a 200: the server then asks for the permission at the same time as it sends the request (the round trip
+hides behind the upstream's work); after a failure it asks only once the upstream has answered, until a request
+succeeds again — so an upstream outage costs at most the permissions of the requests already in flight when it
+began, and none while it lasts. The gateway trusts nothing the upstream
 says about tokens: `completion_tokens` is the returned text counted with the model's tokenizer.
 """
 
@@ -112,6 +115,8 @@ class LocalBackend:
     """The host's own batched transformers engine."""
 
     kind = "engine"
+    supports_logprobs = False
+    healthy = True  # in-process: the permission is always asked for while the engine generates
 
     def __init__(self, engine: GenerationEngine):
         self.engine = engine
@@ -123,8 +128,6 @@ class LocalBackend:
         return self.engine.encode(text, add_special_tokens)
 
     async def start(self, req: GenRequest) -> Generation:
-        if req.logprobs is not None:
-            raise BackendError(400, "logprobs_unsupported", "this host's built-in engine does not return logprobs")
         loop = asyncio.get_running_loop()
         stop_flag = threading.Event() if req.stream else None  # non-streamed rows are not watched per token
         gen = Generation(req.n, stop_flag.set if stop_flag is not None else None)
@@ -176,6 +179,8 @@ class UpstreamBackend:
     connect_timeout: float = 5.0
     max_n: int = 16
     kind: str = "upstream"
+    supports_logprobs: bool = True
+    healthy: bool = False  # the upstream's last answer was a 200: permissions may go out with the requests
     client: httpx.AsyncClient = field(init=False)
 
     def __post_init__(self) -> None:
@@ -194,6 +199,7 @@ class UpstreamBackend:
         return f"the upstream model server at {self.base_url}"
 
     async def start(self, req: GenRequest) -> Generation:
+        """Send the request; returns once the upstream answered 200. Sets `healthy` (see the module docstring)."""
         body: dict[str, Any] = {"model": self.model, "prompt": req.query, "max_tokens": req.max_tokens,
                                 "temperature": req.temperature, "top_p": req.top_p, "n": req.n, "stream": True}
         if req.stop:
@@ -206,19 +212,24 @@ class UpstreamBackend:
             resp = await self.client.send(self.client.build_request("POST", self.base_url + "/completions",
                                                                     json=body), stream=True)
         except httpx.ConnectError as exc:
+            self.healthy = False
             raise BackendError(502, "upstream_unavailable", f"{self._where()} refused the connection or is "
-                               f"unreachable ({exc.__class__.__name__}); the host's operator must start it. "
-                               "No permission was used for this request; retry later") from None
+                               f"unreachable ({exc.__class__.__name__}); the host's operator must start it; "
+                               "retry later") from None
         except httpx.TimeoutException:
-            raise BackendError(504, "upstream_timeout", f"{self._where()} did not answer in time; no permission "
-                               "was used for this request; retry later") from None
+            self.healthy = False
+            raise BackendError(504, "upstream_timeout", f"{self._where()} did not answer in time; retry later") \
+                from None
         except httpx.HTTPError as exc:
-            raise BackendError(502, "upstream_error", f"{self._where()} failed: {exc.__class__.__name__}: {exc}; "
-                               "no permission was used for this request") from None
+            self.healthy = False
+            raise BackendError(502, "upstream_error", f"{self._where()} failed: {exc.__class__.__name__}: {exc}") \
+                from None
         if resp.status_code != 200:
             raw = await resp.aread()
             await resp.aclose()
+            self.healthy = False  # even a 4xx: requests it rejects must not cost a permission each
             raise self._refusal(resp.status_code, raw)
+        self.healthy = True
         gen = Generation(req.n)
         task = asyncio.ensure_future(self._read(resp, req, gen))
         gen._cancel = task.cancel
@@ -233,10 +244,8 @@ class UpstreamBackend:
             msg = raw[:200].decode("utf-8", "replace").strip() or "(no body)"
         if 400 <= status < 500:
             return BackendError(status if status in (400, 404, 413, 422) else 400, "upstream_rejected",
-                                f"{self._where()} rejected the request (HTTP {status}): {msg}; no permission was "
-                                "used for this request")
-        return BackendError(502, "upstream_error", f"{self._where()} failed (HTTP {status}): {msg}; no permission "
-                            "was used for this request; retry later")
+                                f"{self._where()} rejected the request (HTTP {status}): {msg}")
+        return BackendError(502, "upstream_error", f"{self._where()} failed (HTTP {status}): {msg}; retry later")
 
     async def _read(self, resp: httpx.Response, req: GenRequest, gen: Generation) -> None:
         texts = [""] * req.n
