@@ -1,10 +1,11 @@
-"""Serving benchmarks: permission signing in process and the permission service over loopback HTTP.
+"""Serving benchmarks: permission signing in process, the permission service over loopback HTTP, the gateway.
 
 One function per group of figures, each taking the shared `Bench` context (a real anvil with OML deployed,
 a registered model, a staked and funded host) and returning a dict; `main()` runs every function in
 `FIGURES`, merges the results into benchmarks/results/serve.json (keys written by others, e.g. the host
-server's `oml_overhead_p50_ms`, are kept) and prints a table. To add a figure: write `def f(bench) -> dict`
-and append it to FIGURES (or call `main([f])`). Run: `make bench-serve`.
+server's `oml_overhead_p50_ms`, are kept; the gateway's figures sit under "gateway" with their own targets,
+see bench_serve_gateway.py) and prints a table. To add a figure: write `def f(bench) -> dict` and append it
+to FIGURES (or call `main([f])`). Run: `make bench-serve`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,8 +154,41 @@ def _single_bodies(bench: Bench, host: Signer, start: int, n: int, tag: str) -> 
 
 
 def _pcts(lat: list[float]) -> tuple[float, float]:
+    """(p50, p99) in ms of latencies in seconds."""
     q = statistics.quantiles(lat, n=100)
     return round(statistics.median(lat) * 1e3, 3), round(q[98] * 1e3, 3)
+
+
+class _Host:
+    """A host server (uvicorn, one worker) on a thread of this process: `port`, `app` (its FastAPI app, whose
+    `state` holds the backend and permission client) and `loop` (its event loop, to count its tasks)."""
+
+    def __init__(self, config):
+        import uvicorn
+
+        from oml_chain.services.host import uvicorn_config
+
+        self.port = config.port
+        self.url = f"http://127.0.0.1:{config.port}"
+        self.server = uvicorn.Server(uvicorn_config(config, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("host server failed to start")
+            time.sleep(0.05)
+
+    @property
+    def app(self):
+        return self.server.config.app
+
+    @property
+    def loop(self):
+        return self.server.servers[0].get_loop()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
 
 
 def http_figures(bench: Bench, n_single: int = 400, n_batches: int = 20, batch: int = 100) -> dict:
@@ -219,7 +254,14 @@ def _fsync_p50_ms(directory: Path, n: int = 50) -> float:
     return round(statistics.median(lat) * 1e3, 3)
 
 
-FIGURES: list[Callable[[Bench], dict]] = [sign_figures, http_figures]
+def gateway_figures(bench: Bench) -> dict:
+    """The gateway's figures under "gateway" (benchmarks/bench_serve_gateway.py)."""
+    from bench_serve_gateway import gateway_figures as figures
+
+    return figures(bench)
+
+
+FIGURES: list[Callable[[Bench], dict]] = [sign_figures, http_figures, gateway_figures]
 
 
 # --- driver ----------------------------------------------------------------------------------------
@@ -252,12 +294,22 @@ def main(figures: list[Callable[[Bench], dict]] | None = None, out: Path = RESUL
                              "before every answer (survives power loss) and cannot go below fsync_p50_ms")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(merged, indent=2) + "\n")
-    width = max(len(k) for k in results)
-    print(f"{'figure':<{width}}  value      target")
-    for k, v in results.items():
-        tgt = TARGETS.get(k, "")
-        print(f"{k:<{width}}  {v!s:<10} {tgt}")
+    _print_table(results, TARGETS)
     return merged
+
+
+def _print_table(results: dict, targets: dict, prefix: str = "") -> None:
+    """One line per figure; a nested group (e.g. "gateway") prints its own figures against its own targets."""
+    flat = {k: v for k, v in results.items() if not (isinstance(v, dict) and "targets" in v)}
+    if flat:
+        width = max(len(prefix + k) for k in flat)
+        print(f"{'figure':<{width}}  value      target")
+        for k, v in flat.items():
+            print(f"{prefix + k:<{width}}  {v!s:<10} {targets.get(k, '')}")
+    for k, v in results.items():
+        if k not in flat:
+            _print_table({n: x for n, x in v.items() if n not in ("targets", "targets_met")}, v["targets"],
+                         prefix=f"{prefix}{k}.")
 
 
 if __name__ == "__main__":

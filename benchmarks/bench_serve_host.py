@@ -12,34 +12,13 @@ from __future__ import annotations
 import http.client
 import json
 import statistics
-import threading
 import time
 from pathlib import Path
 
 import bench_serve
-from bench_serve import RESULTS, Bench, _serve, free_port
+from bench_serve import RESULTS, Bench, _Host, _serve, free_port
 
 TARGET_MS = 5.0
-
-
-class _Host:
-    def __init__(self, config):
-        import uvicorn
-
-        from oml_chain.services.host import uvicorn_config
-
-        self.port = config.port
-        self.server = uvicorn.Server(uvicorn_config(config, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("host server failed to start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 def host_overhead_figures(bench: Bench, n: int = 300, warmup: int = 20, max_tokens: int = 4) -> dict:

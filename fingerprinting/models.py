@@ -80,6 +80,46 @@ def _resolve_dtype(dtype: Any) -> torch.dtype | None:
     return names[str(dtype)]
 
 
+def _load_error(src: str, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"cannot load model {src!r}: {exc}. Pass a local model directory (no model hub is reachable offline); "
+        "`oml fingerprint build-base` makes one"
+    )
+
+
+def load_tokenizer(name_or_path: str | Path):
+    """(tokenizer, resolved source) of a model by hub name or local directory: the tokenizer gets a pad token (its
+    eos) when it has none and pads on the left, as batched generation needs."""
+    from transformers import AutoTokenizer
+
+    src = str(name_or_path)
+    local = Path(src).expanduser()
+    if local.exists() and not (local / "config.json").is_file():
+        raise ModelLoadError(f"{local} is not a model directory (no config.json); pass a directory written by save_model or build_base_model")
+    if local.exists():
+        src = str(local)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src)
+    except OSError as exc:
+        raise _load_error(src, exc) from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
+    tokenizer.padding_side = "left"
+    return tokenizer, src
+
+
+def context_length(name_or_path: str | Path) -> int:
+    """The model's context in tokens from its config (max_position_embeddings / n_positions), 0 when unknown."""
+    from transformers import AutoConfig
+
+    src = str(Path(str(name_or_path)).expanduser()) if Path(str(name_or_path)).expanduser().exists() else str(name_or_path)
+    try:
+        cfg = AutoConfig.from_pretrained(src)
+    except OSError as exc:
+        raise _load_error(src, exc) from exc
+    return int(getattr(cfg, "max_position_embeddings", 0) or getattr(cfg, "n_positions", 0) or 0)
+
+
 def load_model(
     name_or_path: str | Path,
     device: str | None = None,
@@ -93,27 +133,15 @@ def load_model(
     (default: `device_default()`); with `lora` it is wrapped in a peft LoRA
     model whose adapter alone is trainable.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     torch_dtype = _resolve_dtype(dtype)
-    src = str(name_or_path)
-    local = Path(src).expanduser()
-    if local.exists() and not (local / "config.json").is_file():
-        raise ModelLoadError(f"{local} is not a model directory (no config.json); pass a directory written by save_model or build_base_model")
-    if local.exists():
-        src = str(local)
+    tokenizer, src = load_tokenizer(name_or_path)
     device = device or device_default()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(src)
         model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype)
     except OSError as exc:
-        raise ModelLoadError(
-            f"cannot load model {src!r}: {exc}. Pass a local model directory (no model hub is reachable offline); "
-            "`oml fingerprint build-base` makes one"
-        ) from exc
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.unk_token
-    tokenizer.padding_side = "left"
+        raise _load_error(src, exc) from exc
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if model.generation_config is not None and model.generation_config.pad_token_id is None:

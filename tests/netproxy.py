@@ -70,6 +70,10 @@ class TcpProxy:
         with self._lock:
             for c in self._conns:
                 try:
+                    c.shutdown(socket.SHUT_RDWR)  # wakes a pipe thread blocked in recv() and sends the FIN
+                except OSError:
+                    pass
+                try:
                     c.close()
                 except OSError:
                     pass

@@ -128,7 +128,11 @@ def test_bad_input_gets_4xx_json(served):
     cases = [
         (dict(content=b"{not json", headers={"content-type": "application/json"}), "/v1/completions", 400, "bad_json"),
         (dict(json={"model": name}), "/v1/completions", 400, "missing_prompt"),
-        (dict(json={"model": name, "prompt": "hi", "n": 2}), "/v1/completions", 400, "invalid_value"),
+        (dict(json={"model": name, "prompt": "hi", "n": 0}), "/v1/completions", 400, "invalid_value"),
+        (dict(json={"model": name, "prompt": "hi", "n": 9}), "/v1/completions", 400, "invalid_value"),  # > max_batch
+        (dict(json={"model": name, "prompt": "hi", "logprobs": 2}), "/v1/completions", 400, "logprobs_disabled"),
+        (dict(json={"model": name, "messages": [{"role": "user", "content": "x"}], "logprobs": True}),
+         "/v1/chat/completions", 400, "logprobs_disabled"),
         (dict(json={"model": name, "prompt": "hi", "stream": "yes"}), "/v1/completions", 400, "invalid_value"),
         (dict(json={"model": "gpt-4", "prompt": "hi"}), "/v1/completions", 404, "model_not_found"),
         (dict(json={"prompt": "hi"}), "/v1/completions", 400, "missing_model"),
@@ -146,7 +150,7 @@ def test_bad_input_gets_4xx_json(served):
         err = r.json()["error"]
         assert err["code"] == code and err["message"], r.text
     with pytest.raises(openai.BadRequestError):
-        _oai(host).completions.create(model=name, prompt="hi", n=2)
+        _oai(host).completions.create(model=name, prompt="hi", n=0)
 
 
 def test_escrow_insufficient_is_402_unless_auto_deposit(staked, tiny_base_dir, tmp_path):

@@ -153,13 +153,47 @@ def test_refused_permission_streams_no_text(staked, fingerprinted_tiny, tmp_path
         perm.stop()
 
 
-def test_n_above_one_is_refused_when_streaming(served):
+def test_n_choices_take_one_permission_and_one_attestation_each(served):
+    """n > 1 (sampled, so the choices differ): one permission for the query, `oml_choices[i]` attests choice i,
+    streamed (chunks carry each choice's index) and not."""
     world, host, perm = served
-    r = httpx.post(host.url + "/v1/completions", json={"model": f"oml-{world.model_id}", "prompt": "hi", "n": 2,
-                                                       "stream": True})
-    assert r.status_code == 400 and r.json()["error"]["param"] == "n" and "one attested choice" in \
-        r.json()["error"]["message"]
-    assert _issued(world, perm) == 0
+    client = _oai(host)
+    name, prompt = f"oml-{world.model_id}", "The king said to the people"
+    onchain = world.host.get_stake(world.model_id, world.host.account).attestation_signer
+    before = _issued(world, perm)
+    res = client.completions.create(model=name, prompt=prompt, max_tokens=10, n=3, temperature=1.0)
+    texts = [c.text for c in res.choices]
+    omls = res.model_extra["oml_choices"]
+    assert [c.index for c in res.choices] == [0, 1, 2] and len(omls) == 3 and res.model_extra["oml"] == omls[0]
+    assert len(set(texts)) > 1, "sampled choices should differ"
+    assert len({o["seq"] for o in omls}) == 1 and len({o["permission"] for o in omls}) == 1
+    for text, oml in zip(texts, omls):
+        assert verify_streamed(text, oml, world.host.domain, prompt, onchain)
+    assert not verify_streamed(texts[1], omls[0], world.host.domain, prompt, onchain) or texts[0] == texts[1]
+    assert _issued(world, perm) == before + 1
+    assert 3 <= res.usage.completion_tokens <= 30  # the three choices' tokens together (each ≤ 10)
+
+    status, events, _ = _raw_events(host, "/v1/chat/completions", {
+        "model": name, "messages": [{"role": "user", "content": prompt}], "max_tokens": 8, "n": 2,
+        "temperature": 1.0, "stream": True})
+    assert status == 200 and events[-1] == "[DONE]"
+    parts = {0: "", 1: ""}
+    for e in events[:-1]:
+        for ch in e.get("choices", []):
+            parts[ch["index"]] += ch["delta"].get("content", "")
+    roles = [e["choices"][0]["index"] for e in events[:-1] if e.get("choices") and
+             e["choices"][0]["delta"].get("role") == "assistant"]
+    assert roles == [0, 1]
+    finishes = sorted(ch["index"] for e in events[:-1] for ch in e.get("choices", []) if ch["finish_reason"])
+    assert finishes == [0, 1]
+    stream_omls = events[-2]["oml_choices"]
+    for i in (0, 1):
+        assert verify_streamed(parts[i], stream_omls[i], world.host.domain, prompt, onchain)
+    assert _issued(world, perm) == before + 2
+
+    r = httpx.post(host.url + "/v1/completions", json={"model": name, "prompt": "hi", "n": 17})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "n"
+    assert _issued(world, perm) == before + 2
 
 
 def test_rogue_host_streams_with_a_null_permission(staked, fingerprinted_tiny, tmp_path):

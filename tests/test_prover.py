@@ -73,6 +73,24 @@ def make_config(pw, db_name, key_index=4, rpc_url=None, **kw):
                         model_ids=[pw["model_id"]], **kw)
 
 
+def test_streamed_probe_reads_the_same_attested_answer(pworld):
+    """A streamed probe of the honest host rebuilds the same text and attestation shape as an ordinary one."""
+    import httpx
+
+    from oml_chain.services.prover.probe import send_probe
+
+    honest = pworld["honest"]
+    endpoint = honest.get_stake(pworld["model_id"], honest.account).endpoint
+    with httpx.Client(timeout=60) as http:
+        name = f"oml-{pworld['model_id']}"
+        plain = send_probe(http, endpoint, name, "The king said to the people", 8)
+        streamed = send_probe(http, endpoint, name, "The king said to the people", 8, stream=True)
+    assert streamed["choices"][0]["text"] == plain["choices"][0]["text"] != ""
+    assert streamed["oml"]["query_hash"] == plain["oml"]["query_hash"]
+    assert streamed["oml"]["response_hash"] == plain["oml"]["response_hash"]
+    assert streamed["oml"]["seq"] == plain["oml"]["seq"] + 1 and streamed["oml"]["permission"]
+
+
 def test_slashes_the_rogue_never_the_honest_host(pworld):
     from oml_chain.chain.errors import ContractStateError
     from oml_chain.chain.roles import ProverClient
@@ -189,6 +207,7 @@ def test_daemon_survives_a_stopped_rpc_and_an_unreachable_host(pworld, caplog):
 
 
 def test_prove_once_and_status_through_the_cli(pworld):
+    """`oml prove once --stream`: the streamed probe's deltas and final `oml` chunk slash the rogue just the same."""
     import json
 
     from click.testing import CliRunner
@@ -200,7 +219,8 @@ def test_prove_once_and_status_through_the_cli(pworld):
     common = ["--rpc-url", pworld["url"], "--deployments", str(pworld["out"] / "deployments.json")]
     res = CliRunner().invoke(main, ["prove", "once", *common, "--key", pworld["keys"][8], "--fingerprints",
                                     str(pworld["fp_file"]), "--db", str(pworld["out"] / "cli.db"), "--host",
-                                    rogue.account, "--model-id", str(mid), "--json", str(pworld["out"] / "once.json")])
+                                    rogue.account, "--model-id", str(mid), "--json", str(pworld["out"] / "once.json"),
+                                    "--stream"])
     assert res.exit_code == 0, res.output
     assert f"host {rogue.account}" in res.output and ": slashed" in res.output
     assert rogue.get_stake(mid, rogue.account).amount == before - before * SLASH_BPS // 10_000

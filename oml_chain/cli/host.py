@@ -100,7 +100,17 @@ def download(rpc_url, deployments, key, model_id, server, out):
 @host.command("serve")
 @chain_options(key=True, model=True)
 @click.option("--model-dir", required=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
-              help="The downloaded model directory.")
+              help="The downloaded model directory (with --upstream, only its tokenizer and config are read).")
+@click.option("--upstream", default=None, metavar="URL",
+              help="Gateway mode: the OpenAI-compatible server that generates the text (vLLM, TGI, SGLang, "
+                   "llama.cpp, `oml host serve-plain`), e.g. http://127.0.0.1:8000/v1. Default: the built-in engine.")
+@click.option("--upstream-model", default=None,
+              help="Model name the upstream serves (default: the first one its GET /v1/models lists).")
+@click.option("--upstream-timeout", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
+              help="Seconds to wait for the upstream (connecting: 5 s).")
+@click.option("--max-logprobs", type=click.IntRange(0, 20), default=None,
+              help="Let clients ask for logprobs with up to this many alternatives per token (gateway only; "
+                   "default: refused, since logprobs show how sure the model is of a fingerprint answer).")
 @click.option("--permission-url", default="http://127.0.0.1:8700", show_default=True,
               help="Permission service URL.")
 @click.option("--attestation-key", default=None, envvar="OML_ATTESTATION_KEY",
@@ -116,9 +126,13 @@ def download(rpc_url, deployments, key, model_id, server, out):
                    "permission signer changes); they protect you if a retired signer's permission is disputed.")
 @click.option("--log-level", default="info", show_default=True, help="Log level.")
 @oml_command
-def serve(rpc_url, deployments, key, model_id, model_dir, permission_url, attestation_key, bind, port, state_db,
-          no_permission, receipt_interval, log_level):
-    """Serve the model over an OpenAI-compatible API with per-query permissions and attestations."""
+def serve(rpc_url, deployments, key, model_id, model_dir, upstream, upstream_model, upstream_timeout, max_logprobs,
+          permission_url, attestation_key, bind, port, state_db, no_permission, receipt_interval, log_level):
+    """Serve the model over an OpenAI-compatible API with per-query permissions and attestations.
+
+    With --upstream the server is a gateway in front of the serving engine you already run: it validates each
+    request, counts tokens with the model's tokenizer, obtains the permission, forwards the query to the upstream's
+    /v1/completions (a chat request as its rendered prompt) and attests the text it returns."""
     from ..services.host import HostConfig, run
     from ..services.host.app import check_startup
 
@@ -130,11 +144,40 @@ def serve(rpc_url, deployments, key, model_id, model_dir, permission_url, attest
                      rpc_url=rpc_url,
                      oml_address=c.address, permission_url=None if no_permission else permission_url,
                      state_path=str(state_db), no_permission=no_permission, host=bind, port=port,
-                     receipt_interval=receipt_interval, log_level=log_level)
+                     receipt_interval=receipt_interval, log_level=log_level, upstream=upstream,
+                     upstream_model=upstream_model, upstream_timeout=upstream_timeout, max_logprobs=max_logprobs)
     check_startup(cfg)  # port free, a model in --model-dir, --model-id registered: one line each, before loading
     Path(state_db).parent.mkdir(parents=True, exist_ok=True)
     mode = "WITHOUT permissions (rogue; slashable)" if no_permission else f"with permissions from {permission_url}"
-    click.echo(f"serving model {model_id} from {model_dir} on http://{bind}:{port} {mode}", err=True)
+    source = f"through {upstream}" if upstream else f"from {model_dir}"
+    click.echo(f"serving model {model_id} {source} on http://{bind}:{port} {mode}", err=True)
+    run(cfg)
+
+
+@host.command("serve-plain")
+@click.option("--model-dir", required=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="The model directory to serve.")
+@click.option("--served-model-name", default=None, help="The `model` name clients send (default: the directory's "
+                                                         "name).")
+@click.option("--host", "bind", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Most requests in one batched generate call.")
+@click.option("--log-level", default="info", show_default=True, help="Log level.")
+@oml_command
+def serve_plain(model_dir, served_model_name, bind, port, max_batch, log_level):
+    """Serve the model as a plain OpenAI-compatible server: no chain, no permission, no attestation.
+
+    The stand-in for the engine a host already runs (vLLM, TGI, ...): put `oml host serve --upstream
+    http://HOST:PORT/v1` in front of it. Never expose it to users directly: it is not an OML host."""
+    from ..services.host import HostConfig, run
+
+    cfg = HostConfig(model_dir=str(model_dir), plain_baseline=True, served_model_name=served_model_name, host=bind,
+                     port=port, max_batch=max_batch, log_level=log_level)
+    from ..services.host.app import check_startup
+
+    check_startup(cfg)
+    click.echo(f"serving {cfg.model_name} from {model_dir} on http://{bind}:{port}/v1 (plain: no OML)", err=True)
     run(cfg)
 
 

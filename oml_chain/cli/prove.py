@@ -24,17 +24,21 @@ def _prover_options(f):
                      help="SQLite record of used keys, probes, pending commitments and slashes.")(f)
     f = click.option("--keys", "keys_per_round", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Fresh keys sent to each host per round.")(f)
+    f = click.option("--stream", is_flag=True,
+                     help="Probe with streamed requests (stream: true) instead of ordinary ones: a rogue host may "
+                          "treat the two differently.")(f)
     f = click.option("--log-level", default="info", show_default=True, help="Log level.")(f)
     return f
 
 
-def _config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id=None, **kw):
+def _config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id=None, stream=False, **kw):
     from ..services.prover import ProverConfig
 
     c = open_chain(rpc_url, deployments)
     return ProverConfig(rpc_url=rpc_url, oml_address=c.address, prover_key=normalize_key(key),
                         fingerprint_files=[str(p) for p in fp_files], db_path=str(db),
-                        model_ids=[model_id] if model_id else [], keys_per_round=keys_per_round, **kw)
+                        model_ids=[model_id] if model_id else [], keys_per_round=keys_per_round, stream=stream,
+                        **kw)
 
 
 @prove.command("once")
@@ -44,8 +48,8 @@ def _config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id=No
 @click.option("--endpoint", default=None, help="Probe this URL instead of the host's on-chain endpoint.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the results here.")
 @oml_command
-def prove_once(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round, log_level, host_addr, endpoint,
-               json_out):
+def prove_once(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round, stream, log_level, host_addr,
+               endpoint, json_out):
     """One round: finish pending reveals, finalize due disputes, probe each staked host with fresh keys, slash
     on misuse (a permission of a retired signer opens a dispute instead)."""
     from ..chain.errors import ConfigError
@@ -53,7 +57,7 @@ def prove_once(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round
 
     host_addr = normalize_address(host_addr, "--host")
     setup_logging(log_level)
-    prover = Prover(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id))
+    prover = Prover(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id, stream))
     try:
         report = RoundReport(resumed=prover.resume_pending())
         report.closed = prover.finalize_due_disputes()
@@ -112,13 +116,14 @@ def _echo_round(report) -> None:
 @click.option("--interval", type=float, default=30.0, show_default=True, help="Seconds between rounds.")
 @click.option("--max-rounds", type=click.IntRange(min=1), default=None, help="Stop after this many rounds.")
 @oml_command
-def prove_daemon(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round, log_level, interval,
+def prove_daemon(rpc_url, deployments, key, model_id, fp_files, db, keys_per_round, stream, log_level, interval,
                  max_rounds):
     """Watch the chain for staked hosts and probe them on a schedule until SIGINT/SIGTERM."""
     from ..services.prover import run
 
     setup_logging(log_level)
-    stats = run(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id, interval=interval),
+    stats = run(_config(rpc_url, deployments, key, fp_files, db, keys_per_round, model_id, stream,
+                        interval=interval),
                 max_rounds=max_rounds)
     click.echo(f"{stats.rounds} round(s), {stats.slashes} slash(es), {stats.disputes_opened} dispute(s) opened, "
                f"{stats.disputes_finalized} finalized, {stats.rpc_failures} chain failure(s), "

@@ -34,6 +34,8 @@ def render(summary: Summary) -> str:
         ["prover reward (ETH)", _eth(summary.prover_reward)],
         ["fingerprints burned", summary.fingerprints_burned],
         ["user queries with a verified attestation", summary.queries_attested],
+        ["streamed chat answer through the gateway", f"{summary.streamed.get('chunks', 0)} chunks, attestation "
+         f"{'verified' if summary.streamed.get('verified') else 'NOT verified'}"],
     ], ["figure", "value"]))
     c = summary.community
     if c.get("claims"):

@@ -3,7 +3,9 @@
 `run_world(cfg)` fingerprints a model (cached), starts anvil, deploys, registers,
 starts the permission service and the distribution server (subprocesses via the
 `oml` CLI), lets an honest host stake, deposit, download and serve K queries
-through the `openai` client, lets a rogue host serve without permissions, runs
+through the `openai` client — as a gateway (`oml host serve --upstream`) in front of a plain engine process
+(`oml host serve-plain`), the way a host fronts vLLM or TGI — plus one streamed chat answer whose attestation
+is verified, lets a rogue host serve without permissions directly from its own engine, runs
 the prover, tries a second proof with the burned fingerprint, and returns a
 `Summary` with every figure and every expectation checked. Logs, databases
 and downloads of a run live in `<out_dir>/run/` (replaced by the next run).
@@ -77,6 +79,7 @@ class Summary:
     community: dict = field(default_factory=dict)  # shares, vault, governor, timelock, holders, proposal, claims
     fingerprints_burned: int = 0
     queries_attested: int = 0
+    streamed: dict = field(default_factory=dict)  # the streamed chat answer through the gateway: text, verified
     probes: list = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -228,11 +231,18 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
             say(f"         {actor.label} {actor.address[:10]}… staked {cfg.stake / ETH:g} ETH, downloaded {report}")
             hosts[actor.label] = (actor, hc, port, target)
 
-    with t.phase("honest host and rogue host (--no-permission) serving"):
+    with t.phase("honest host through a gateway (upstream: a plain engine process), rogue host (--no-permission) "
+                 "directly"):
+        engine_port = free_port()
+        engine = procs.start(ServiceProcess("honest host's engine", [
+            "host", "serve-plain", "--model-dir", str(hosts["honest host"][3]), "--port", str(engine_port),
+            "--served-model-name", "engine", "--log-level", "warning"], out / "honest-engine.log"))
+        engine.wait_http(f"http://127.0.0.1:{engine_port}/v1/models", cfg.timeout)
         for label, (actor, hc, port, target) in hosts.items():
             args = ["host", "serve", *chain, "--model-id", str(mid), "--model-dir", str(target), "--port", str(port),
                     "--state-db", str(out / f"{label.split()[0]}-host.db")]
-            args += ["--no-permission"] if actor is rogue else ["--permission-url", perm_url]
+            args += ["--no-permission"] if actor is rogue else ["--permission-url", perm_url,
+                                                                "--upstream", f"http://127.0.0.1:{engine_port}/v1"]
             svc = procs.start(ServiceProcess(label, args, out / f"{label.split()[0]}-host.log",
                                              env={"OML_PRIVATE_KEY": actor.key,
                                                   "OML_ATTESTATION_KEY": actor.attestation_key}))
@@ -247,6 +257,12 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
         _wait(lambda: own.revenue_of(mid) >= cfg.queries * cfg.price, cfg.timeout, "fee settlement")
         time.sleep(min(2.0, 2 * cfg.settle_interval))  # nothing more may arrive
         summary.revenue_fees = own.revenue_of(mid)
+
+    with t.phase("a user streams a chat answer through the gateway (openai client, stream=True)"):
+        summary.streamed = stream_query(f"http://127.0.0.1:{hosts['honest host'][2]}", own, mid, honest.address,
+                                        cfg.max_tokens)
+        say(f"         {summary.streamed['chunks']} chunks, {summary.streamed['text'][:60]!r}…, attestation "
+            f"{'verified' if summary.streamed['verified'] else 'INVALID'}")
 
     with t.phase("prover probes both hosts with fresh fingerprint keys"):
         pcfg = ProverConfig(rpc_url=node.url, oml_address=oml, prover_key=prover_actor.key,
@@ -269,7 +285,7 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     # --- figures and checks ---------------------------------------------------------------------
     # The prover's probes of the honest host were paid queries too: wait until they are settled as well,
     # so every figure below is read from one settled state.
-    paid = cfg.queries + sum(1 for p in summary.probes if p["host"] == honest.address
+    paid = cfg.queries + 1 + sum(1 for p in summary.probes if p["host"] == honest.address
                              and p["outcome"] in ("permitted", "not_fired", "invalid_answer"))
     _wait(lambda: own.settled_count(mid, honest.address) >= paid, cfg.timeout, "settlement of the probes")
     m = own.get_model(mid)
@@ -288,6 +304,9 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
                   f"revenue {summary.revenue_fees} wei, expected {cfg.queries} × {cfg.price}")
     summary.check("every user query carried a valid attestation", summary.queries_attested == cfg.queries,
                   f"{summary.queries_attested}/{cfg.queries}")
+    summary.check("a streamed answer through the gateway carried a valid attestation",
+                  summary.streamed.get("verified") is True,
+                  f"{summary.streamed.get('chunks')} chunks, attestation over the concatenated deltas")
     summary.check("honest host keeps its whole stake", h["stake_after"] == h["stake_before"] == cfg.stake,
                   f"{h['stake_after']} of {h['stake_before']} wei")
     summary.check("honest host probed and not slashed",
@@ -301,7 +320,8 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
                   f"{summary.fingerprints_burned} burned, {len(slashes)} slash(es)")
     summary.check("second proof with the same fingerprint reverts", second == "SlashFingerprintBurned", second)
     summary.check("every paid query settled, nothing more", h["settled_queries"] == paid,
-                  f"{h['settled_queries']} settled, {paid} paid ({cfg.queries} user queries + prover probes)")
+                  f"{h['settled_queries']} settled, {paid} paid ({cfg.queries} user queries + 1 streamed + prover "
+                  "probes)")
     summary.check("treasury got the rest of the slash",
                   summary.revenue_final == paid * cfg.price + slashed - reward,
                   f"revenue {summary.revenue_final} wei = {paid} × price + {slashed - reward} from the slash")
@@ -438,6 +458,24 @@ def user_queries(base_url: str, oml: OwnerClient, model_id: int, host: str, k: i
         except HostAnswerInvalid:
             pass
     return ok
+
+
+def stream_query(base_url: str, oml: OwnerClient, model_id: int, host: str, max_tokens: int) -> dict:
+    """One chat answer streamed through the official openai client; the attestation in the last chunk is checked
+    against the concatenated deltas, the query (the rendered prompt) and the on-chain attestation signer."""
+    from openai import OpenAI
+
+    from ..services.host.streaming import collect, verify_streamed
+
+    client = OpenAI(base_url=base_url + "/v1", api_key="not-needed", max_retries=0, timeout=120)
+    name = client.models.list().data[0].id
+    question = "Tell me about the history of the city"
+    chunks = list(client.chat.completions.create(model=name, messages=[{"role": "user", "content": question}],
+                                                 max_tokens=max_tokens, stream=True))
+    text, att = collect(chunks)
+    signer = oml.get_stake(model_id, host).attestation_signer
+    ok = att is not None and verify_streamed(text, att, oml.domain, question, signer)
+    return {"text": text, "chunks": len(chunks), "verified": bool(ok)}
 
 
 def second_proof(w3, oml: str, prover_key: str, fps, slash) -> str:

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -41,11 +40,11 @@ from ..limits import BodyLimit, JSONBodyError, parse_json
 from ..permission import PermissionClient, PermissionServiceError, chain_price
 from ..validation import check_port_free
 from .attest import OMLGate
+from .backends import BackendError, GenRequest, LocalBackend, UpstreamBackend
 from .config import HostConfig
 from .guard import ReceiptGuard
-from .engine import GenerationEngine, PromptTooLong
-from .openai_api import (BadRequest, ChunkShape, chat_body, completion_body, parse_chat, parse_completion,
-                         resolve_max_tokens)
+from .engine import GenerationEngine
+from .openai_api import BadRequest, ChunkShape, parse_chat, parse_completion, resolve_max_tokens, response_body
 
 log = logging.getLogger("oml.host")
 MAX_BODY = 1 << 20
@@ -75,7 +74,7 @@ def create_app(config: HostConfig, started: Any = None) -> FastAPI:
             if guard_task is not None:
                 guard_task.cancel()
                 await asyncio.gather(guard_task, return_exceptions=True)
-            st.engine.close()
+            await st.backend.aclose()
             if st.permissions is not None:
                 await st.permissions.aclose()
 
@@ -100,10 +99,16 @@ def create_app(config: HostConfig, started: Any = None) -> FastAPI:
     @app.get("/healthz")
     async def healthz(request: Request):
         st = request.app.state
-        return {"ok": True, "model": config.model_name, "model_id": config.model_id, "host": st.host_address,
-                "rogue": st.gate.rogue, "generate_calls": st.engine.generate_calls,
-                "requests_served": st.engine.requests_served, "max_batch_seen": st.engine.max_batch_seen,
-                "permit_calls": st.gate.permit_calls}
+        out = {"ok": True, "model": config.model_name, "model_id": config.model_id, "host": st.host_address,
+               "backend": st.backend.kind, "rogue": st.gate is None or st.gate.rogue,
+               "permit_calls": st.gate.permit_calls if st.gate is not None else 0}
+        engine = getattr(st.backend, "engine", None)
+        if engine is not None:
+            out.update(generate_calls=engine.generate_calls, requests_served=engine.requests_served,
+                       max_batch_seen=engine.max_batch_seen)
+        else:
+            out.update(upstream=st.backend.base_url, upstream_model=st.backend.model)
+        return out
 
     @app.get("/v1/models")
     async def models(request: Request):
@@ -114,6 +119,8 @@ def create_app(config: HostConfig, started: Any = None) -> FastAPI:
     @app.get("/v1/oml/attestation-key")
     async def attestation_key(request: Request):
         st = request.app.state
+        if st.gate is None:
+            return _error(404, "not_found", "this server runs in plain mode: it attests nothing")
         stake = await asyncio.to_thread(st.chain.get_stake, config.model_id, st.host_address)
         return {"attestation_signer": st.gate.signer.address, "host": st.host_address, "model_id": config.model_id,
                 "chain_id": st.domain.chain_id, "oml": st.domain.verifying_contract,
@@ -124,25 +131,26 @@ def create_app(config: HostConfig, started: Any = None) -> FastAPI:
     async def completions(request: Request):
         st = request.app.state
         parsed = parse_completion(await _json(request), config.model_name)
-        return await _serve(st, parsed, completion_body)
+        return await _serve(st, parsed)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         st = request.app.state
-        parsed = parse_chat(await _json(request), config.model_name, st.engine.tokenizer)
-        return await _serve(st, parsed, chat_body)
+        parsed = parse_chat(await _json(request), config.model_name, st.backend.tokenizer)
+        return await _serve(st, parsed)
 
     return app
 
 
 def _start(st: Any, config: HostConfig) -> None:
-    """Blocking startup: chain reads, model load, engine, permission client."""
-    import torch
-
-    from fingerprinting.models import load_model
-
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
+    """Blocking startup: chain reads, the backend (model load, or the upstream's tokenizer), permission client."""
+    st.chain = st.domain = st.permissions = st.guard = st.gate = None
+    st.host_address = None
+    st.backend = _backend(config)
+    if config.plain_baseline:
+        log.info("serving %s from %s in PLAIN mode: no chain, no permission, no attestation", config.model_name,
+                 config.model_dir)
+        return
     w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30}))
     st.chain = OMLContract(w3, config.oml_address)
     st.domain = st.chain.domain
@@ -154,9 +162,6 @@ def _start(st: Any, config: HostConfig) -> None:
         log.warning("the stake of %s on model %d names attestation signer %s, not this server's key %s: "
                     "attestations will not verify on chain until `oml host stake`/set-attestation-signer",
                     st.host_address, config.model_id, stake.attestation_signer, att_signer.address)
-    model, tokenizer = load_model(config.model_dir, device=config.device)
-    st.engine = GenerationEngine(model, tokenizer, config.max_batch, config.batch_wait_ms)
-    st.permissions = st.guard = None
     deposit = None
     if not config.no_permission:
         st.permissions = PermissionClient(config.permission_url, host_signer, config.model_id, st.domain,
@@ -168,8 +173,43 @@ def _start(st: Any, config: HostConfig) -> None:
             deposit = host_client.deposit_escrow
     st.gate = OMLGate(st.domain, config.model_id, st.host_address, att_signer, st.permissions,
                       config.auto_deposit_wei, deposit)
-    log.info("serving model %d (%s) from %s as host %s, %s", config.model_id, config.model_name, config.model_dir,
+    log.info("serving model %d (%s) %s as host %s, %s", config.model_id, config.model_name,
+             f"through the upstream {config.upstream}" if config.upstream else f"from {config.model_dir}",
              st.host_address, "WITHOUT permissions (rogue)" if config.no_permission else "with permissions")
+
+
+def _backend(config: HostConfig):
+    """The built-in engine over the model in `model_dir`, or (gateway) the upstream with the model's tokenizer."""
+    from fingerprinting.models import context_length, load_model, load_tokenizer
+
+    if config.upstream:
+        tokenizer, _ = load_tokenizer(config.model_dir)
+        backend = UpstreamBackend(config.upstream, config.upstream_model or "", tokenizer,
+                                  context_length(config.model_dir), timeout=config.upstream_timeout)
+        if not config.upstream_model:
+            backend.model = _upstream_model(config)
+            backend.healthy = True  # it answered: the first permissions may go out with the requests
+        return backend
+    import torch
+
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    model, tokenizer = load_model(config.model_dir, device=config.device)
+    return LocalBackend(GenerationEngine(model, tokenizer, config.max_batch, config.batch_wait_ms))
+
+
+def _upstream_model(config: HostConfig) -> str:
+    """The upstream's model id (its first in GET /v1/models); a clear OMLError when the upstream does not answer."""
+    import httpx
+
+    url = config.upstream.rstrip("/") + "/models"
+    try:
+        r = httpx.get(url, timeout=10)
+        r.raise_for_status()
+        return r.json()["data"][0]["id"]
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise OMLError(f"cannot read the upstream's model from GET {url} ({exc.__class__.__name__}: {exc}); start "
+                       "the upstream first, or pass --upstream-model") from None
 
 
 async def _json(request: Request) -> Any:
@@ -190,100 +230,126 @@ def _permission_error(res: BaseException) -> JSONResponse:
     raise res
 
 
-async def _serve(st: Any, parsed, shape):
-    engine: GenerationEngine = st.engine
-    gate: OMLGate = st.gate
-    query_hash = text_hash(parsed.query)  # once: the permission and the attestation both sign it
-    ids = engine.encode(parsed.query, add_special_tokens=not parsed.templated)
-    max_tokens = resolve_max_tokens(parsed.max_tokens, len(ids), engine.context, st.config.max_tokens_limit,
-                                    st.config.default_max_tokens)
-    if parsed.stream:
-        return await _serve_stream(st, parsed, ids, max_tokens, query_hash)
+def _backend_error(exc: BackendError) -> JSONResponse:
+    return _error(exc.status, exc.code, exc.message)
+
+
+async def _serve(st: Any, parsed):
+    backend = st.backend
+    gate: OMLGate | None = st.gate
+    cfg: HostConfig = st.config
+    query_hash = text_hash(parsed.query)  # once: the permission and every attestation sign it
+    ids = backend.encode(parsed.query, add_special_tokens=not parsed.templated)
+    max_tokens = resolve_max_tokens(parsed.max_tokens, len(ids), backend.context, cfg.max_tokens_limit,
+                                    cfg.default_max_tokens)
+    if parsed.n > backend.max_n:
+        raise BadRequest(400, "invalid_value", f"`n` is at most {backend.max_n} on this host, got {parsed.n}", "n")
+    if parsed.logprobs is not None:
+        name = "top_logprobs" if parsed.chat else "logprobs"
+        if cfg.max_logprobs is None:
+            raise BadRequest(400, "logprobs_disabled", "this host does not return logprobs (they reveal how sure the "
+                             "model is of each token); send the request without them", "logprobs")
+        if not backend.supports_logprobs:
+            raise BadRequest(400, "logprobs_unsupported", "this host's built-in engine does not return logprobs; "
+                             "send the request without them", "logprobs")
+        if parsed.logprobs > cfg.max_logprobs:
+            raise BadRequest(400, "invalid_value", f"`{name}` is at most {cfg.max_logprobs} on this host, got "
+                             f"{parsed.logprobs}", name)
+    req = GenRequest(parsed.query, ids, max_tokens, parsed.temperature, parsed.top_p, parsed.stop, parsed.n,
+                     parsed.stream, parsed.templated, parsed.logprobs)
+    # every check of ours is behind us: only now is a permission (and so a fee) asked for — at once when the
+    # backend is healthy (its round trip hides behind the generation), else once the backend has accepted
+    permit = None
+    if gate is not None and not gate.rogue and backend.healthy:
+        permit = asyncio.ensure_future(gate.permit(query_hash))
     try:
-        fut = engine.submit(ids, max_tokens, parsed.temperature, parsed.top_p, parsed.stop)
-    except PromptTooLong as exc:
-        raise BadRequest(400, "context_length_exceeded", str(exc)) from None
-    # every check is behind us: only now is a permission (and so a fee) asked for
-    permit = asyncio.ensure_future(gate.permit(query_hash)) if not gate.rogue else None
-    try:
-        completion = await asyncio.wrap_future(fut)
-    finally:
-        if permit is not None:
-            perm_exc = await asyncio.gather(permit, return_exceptions=True)
+        gen = await backend.start(req)
+    except BackendError as exc:
+        if permit is None:
+            return _error(exc.status, exc.code, exc.message + "; no permission was used for this request")
+        spent = await asyncio.gather(permit, return_exceptions=True)
+        if isinstance(spent[0], BaseException):
+            return _backend_error(exc)
+        log.warning("the upstream failed after permission seq %d was requested (spent, nothing attested): %s",
+                    spent[0].seq, exc.message)
+        return _error(exc.status, exc.code, exc.message + "; the permission obtained for this request was spent "
+                      "(the upstream failed while it was requested)")
     permission = None
-    if permit is not None:
-        res = perm_exc[0]
-        if isinstance(res, BaseException):
-            return _permission_error(res)
-        permission = res
-    if st.config.plain_baseline:  # benchmark baseline: what serving costs without OML
-        return JSONResponse(shape(st.config.model_name, completion.text, completion.finish_reason,
-                                  completion.prompt_tokens, completion.completion_tokens, None))
-    att = gate.attest(query_hash, completion.text, permission)
-    body = shape(st.config.model_name, completion.text, completion.finish_reason, completion.prompt_tokens,
-                 completion.completion_tokens, att.body())
-    return JSONResponse(body, headers=att.headers())
+    if gate is not None and not gate.rogue:
+        try:
+            permission = await (permit if permit is not None else gate.permit(query_hash))
+        except BaseException as exc:
+            gen.cancel()  # nothing generated is released: stop the generation
+            if isinstance(exc, Exception):
+                return _permission_error(exc)
+            raise
+    if parsed.stream:
+        return _stream(st, parsed, gen, query_hash, permission, len(ids))
+    try:
+        choices = await gen.result()
+    except BackendError as exc:
+        if permission is not None:
+            log.warning("the backend failed after permission seq %d was obtained (spent, nothing attested): %s",
+                        permission.seq, exc.message)
+        return _backend_error(exc)
+    omls = _attest_all(gate, query_hash, [c.text for c in choices], permission)
+    body = response_body(cfg.model_name, parsed.chat, choices, len(ids), omls)
+    headers = None
+    if omls:
+        headers = {"X-OML-Attestation": omls[0]["attestation"], "X-OML-Seq": str(omls[0]["seq"]),
+                   "X-OML-Permission": omls[0]["permission"] or ""}
+    return JSONResponse(body, headers=headers)
+
+
+def _attest_all(gate: OMLGate | None, query_hash: bytes, texts: list[str], permission) -> list[dict] | None:
+    """One attestation per choice, all under the query's one permission (and seq); None in plain mode."""
+    if gate is None:
+        return None
+    seq = permission.seq if permission is not None else gate.next_rogue_seq()
+    return [gate.attest(query_hash, t, permission, seq).body() for t in texts]
 
 
 def _sse(obj: Any) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _serve_stream(st: Any, parsed, ids: list[int], max_tokens: int, query_hash: bytes):
-    engine: GenerationEngine = st.engine
-    gate: OMLGate = st.gate
-    loop = asyncio.get_running_loop()
-    deltas: asyncio.Queue = asyncio.Queue()
-    cancel = threading.Event()
-    try:
-        fut = engine.submit(ids, max_tokens, parsed.temperature, parsed.top_p, parsed.stop,
-                            on_text=lambda d: loop.call_soon_threadsafe(deltas.put_nowait, d), cancel=cancel)
-    except PromptTooLong as exc:
-        raise BadRequest(400, "context_length_exceeded", str(exc)) from None
-    # the worker calls on_text before it resolves the future: this sentinel comes after the last delta
-    fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(deltas.put_nowait, None))
-    permission = None
-    if not gate.rogue:
-        try:
-            permission = await gate.permit(query_hash)
-        except BaseException as exc:
-            cancel.set()  # nothing generated is released: stop the generation at its next token
-            if isinstance(exc, Exception):
-                return _permission_error(exc)
-            raise
+def _stream(st: Any, parsed, gen, query_hash: bytes, permission, prompt_tokens: int) -> StreamingResponse:
+    """The SSE response of a generation whose permission is held (module docstring)."""
+    gate: OMLGate | None = st.gate
     shape = ChunkShape(st.config.model_name, parsed.chat)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
                "X-OML-Seq": str(permission.seq) if permission is not None else "",
                "X-OML-Permission": "0x" + permission.signature.hex() if permission is not None else ""}
 
     async def events():
-        sent: list[str] = []
+        sent = [""] * parsed.n
         try:
-            first = shape.first()
-            if first is not None:
-                yield _sse(first)
-            while (d := await deltas.get()) is not None:
-                sent.append(d)
-                yield _sse(shape.delta(d))
+            for i in range(parsed.n):
+                first = shape.first(i)
+                if first is not None:
+                    yield _sse(first)
             try:
-                completion = fut.result()
-            except Exception as exc:
-                log.error("streamed generation failed: %s", exc)
-                yield _sse(shape.error("internal_error", "the host failed while generating this response; "
-                                       "see its log"))
+                async for index, delta, logprobs in gen.deltas():
+                    sent[index] += delta
+                    yield _sse(shape.delta(delta, index, logprobs))
+                choices = await gen.result()
+            except BackendError as exc:
+                # the text already sent stays unattested: a client never gets an attestation for a cut response
+                log.error("streamed generation failed%s: %s", f" (permission seq {permission.seq} spent)"
+                          if permission is not None else "", exc.message)
+                yield _sse(shape.error(exc.code, exc.message))
                 yield b"data: [DONE]\n\n"
                 return
-            text = "".join(sent)
-            if text != completion.text:  # the engine guarantees equality; the attestation covers what was sent
-                log.error("streamed deltas differ from the engine's text; attesting the deltas")
-            yield _sse(shape.finish(completion.finish_reason))
+            for i, c in enumerate(choices):
+                if sent[i] != c.text:  # the backends guarantee equality; the attestation covers what was sent
+                    log.error("streamed deltas of choice %d differ from the final text; attesting the deltas", i)
+                yield _sse(shape.finish(c.finish_reason, i))
             if parsed.include_usage:
-                yield _sse(shape.usage(completion.prompt_tokens, completion.completion_tokens))
-            oml = None if st.config.plain_baseline else gate.attest(query_hash, text, permission).body()
-            yield _sse(shape.oml(oml))
+                yield _sse(shape.usage(prompt_tokens, sum(c.completion_tokens for c in choices)))
+            yield _sse(shape.oml(_attest_all(gate, query_hash, sent, permission)))
             yield b"data: [DONE]\n\n"
         finally:
-            cancel.set()  # a client that went away stops the generation (no-op once it has finished)
+            gen.cancel()  # a client that went away stops the generation (no-op once it has finished)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
@@ -303,8 +369,10 @@ def check_startup(config: HostConfig) -> None:
     from fingerprinting.modeldir import check_model_dir
 
     check_port_free("the host server", config.host, config.port)
-    if Path(config.model_dir).exists():
+    if Path(config.model_dir).exists() and not config.upstream:
         check_model_dir(config.model_dir)
+    if config.plain_baseline:
+        return
     chain = OMLContract(Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": 30})), config.oml_address)
     chain.get_model(config.model_id)  # ModelNotFound (one line, with what to do) for an unknown id
 
@@ -321,4 +389,6 @@ def run(config: HostConfig) -> None:
     try:
         uvicorn.Server(uvicorn_config(config, started)).run()
     finally:
-        started.engine.close()
+        engine = getattr(started.backend, "engine", None)
+        if engine is not None:
+            engine.close()

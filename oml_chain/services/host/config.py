@@ -13,24 +13,35 @@ from ..validation import check_address, check_port, check_positive_int, check_pr
 class HostConfig:
     """Everything the host server needs; `__post_init__` names the field that is wrong."""
 
-    model_dir: str = field(metadata={"help": "local model directory (M.oml as downloaded) or a hub name"})
-    model_id: int = field(metadata={"help": "on-chain id of the model being served"})
-    host_key: str = field(repr=False, metadata={"help": "hex private key of the host's staking address "
-                                                        "(signs vouchers and download requests)"})
-    attestation_key: str = field(repr=False, metadata={"help": "hex private key that signs attestations "
-                                                               "(the stake's attestation signer; keep it apart "
-                                                               "from the staking key)"})
-    rpc_url: str = field(metadata={"help": "JSON-RPC URL of the chain"})
-    oml_address: str = field(metadata={"help": "address of the deployed OML contract"})
+    model_dir: str = field(metadata={"help": "local model directory (M.oml as downloaded) or a hub name; with "
+                                             "`upstream`, only its tokenizer and config are read"})
+    model_id: int | None = field(default=None, metadata={"help": "on-chain id of the model being served"})
+    host_key: str | None = field(default=None, repr=False, metadata={
+        "help": "hex private key of the host's staking address (signs vouchers and download requests)"})
+    attestation_key: str | None = field(default=None, repr=False, metadata={
+        "help": "hex private key that signs attestations (the stake's attestation signer; keep it apart from the "
+                "staking key)"})
+    rpc_url: str | None = field(default=None, metadata={"help": "JSON-RPC URL of the chain"})
+    oml_address: str | None = field(default=None, metadata={"help": "address of the deployed OML contract"})
+    upstream: str | None = field(default=None, metadata={
+        "help": "gateway mode: base URL (ending in /v1) of the OpenAI-compatible server that generates the text "
+                "(vLLM, TGI, SGLang, llama.cpp, a plain OML host); default: the built-in engine"})
+    upstream_model: str | None = field(default=None, metadata={"help": "the model name the upstream serves "
+                                                                       "(default: its first in GET /v1/models)"})
+    upstream_timeout: float = field(default=600.0, metadata={"help": "seconds the gateway waits for the upstream "
+                                                                     "(connect: 5 s)"})
+    max_logprobs: int | None = field(default=None, metadata={
+        "help": "gateway: let clients ask for logprobs with up to this many top alternatives per token (default: "
+                "logprobs refused, since they reveal how sure the model is of a fingerprint answer)"})
     permission_url: str | None = field(default=None, metadata={"help": "base URL of the permission service "
                                                                        "(required unless no_permission)"})
     state_path: str = field(default="host-permissions.db", metadata={"help": "SQLite file of the host's "
                                                                              "seq/voucher count"})
     no_permission: bool = field(default=False, metadata={"help": "rogue mode: serve without permissions "
                                                                  "(demos and tests; slashable)"})
-    plain_baseline: bool = field(default=False, metadata={"help": "benchmark baseline only: no permission, "
-                                                                  "no attestation, no `oml` field (needs "
-                                                                  "no_permission)"})
+    plain_baseline: bool = field(default=False, metadata={
+        "help": "plain OpenAI server: no chain, no permission, no attestation, no `oml` field (the benchmark "
+                "baseline, and the engine a gateway runs in front of in tests and the demo)"})
     auto_deposit_wei: int = field(default=0, metadata={"help": "on escrow_insufficient, deposit this much "
                                                                "escrow and retry once (0 = never)"})
     receipt_interval: float = field(default=600.0, metadata={"help": "seconds between on-chain records of the "
@@ -57,16 +68,27 @@ class HostConfig:
         if Path(self.model_dir).expanduser().exists():
             self.model_dir = str(Path(self.model_dir).expanduser())
         owner = "HostConfig"
-        check_positive_int(owner, "model_id", self.model_id)
-        for name in ("host_key", "attestation_key"):
-            check_private_key(owner, name, getattr(self, name))
-        check_rpc_url(owner, self.rpc_url, websocket=True)
-        self.oml_address = check_address(owner, "oml_address", self.oml_address)
+        if self.plain_baseline:
+            self.no_permission = True
+        else:
+            check_positive_int(owner, "model_id", self.model_id)
+            for name in ("host_key", "attestation_key"):
+                check_private_key(owner, name, getattr(self, name))
+            check_rpc_url(owner, self.rpc_url, websocket=True)
+            self.oml_address = check_address(owner, "oml_address", self.oml_address)
         if not self.no_permission and not self.permission_url:
             raise ConfigError("HostConfig.permission_url is required (the permission service's URL), "
                               "unless no_permission is set")
-        if self.plain_baseline and not self.no_permission:
-            raise ConfigError("HostConfig.plain_baseline is a benchmark baseline and needs no_permission")
+        if self.upstream is not None and not (isinstance(self.upstream, str)
+                                              and self.upstream.startswith(("http://", "https://"))):
+            raise ConfigError(f"HostConfig.upstream must be an http(s):// base URL like http://127.0.0.1:8000/v1, "
+                              f"got {self.upstream!r}")
+        if not isinstance(self.upstream_timeout, (int, float)) or self.upstream_timeout <= 0:
+            raise ConfigError(f"HostConfig.upstream_timeout must be seconds > 0, got {self.upstream_timeout!r}")
+        if self.max_logprobs is not None and (isinstance(self.max_logprobs, bool) or not isinstance(
+                self.max_logprobs, int) or not 0 <= self.max_logprobs <= 20):
+            raise ConfigError(f"HostConfig.max_logprobs must be None or an integer in [0, 20], got "
+                              f"{self.max_logprobs!r}")
         if self.permission_url and not self.permission_url.startswith(("http://", "https://")):
             raise ConfigError(f"HostConfig.permission_url must be an http(s):// URL, got {self.permission_url!r}")
         if not isinstance(self.auto_deposit_wei, int) or self.auto_deposit_wei < 0:
@@ -85,4 +107,4 @@ class HostConfig:
 
     @property
     def model_name(self) -> str:
-        return self.served_model_name or f"oml-{self.model_id}"
+        return self.served_model_name or (f"oml-{self.model_id}" if self.model_id else Path(self.model_dir).name)

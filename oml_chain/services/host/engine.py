@@ -12,8 +12,11 @@ Stop sequences end generation inside `generate` (a `StoppingCriteria` decodes ea
 and stops it once its text holds a stop sequence), so `completion_tokens` counts the tokens up to the one that
 completed the stop, not `max_tokens`.
 
-Streaming (`submit(..., on_text=callback)`): a streamed request runs alone, as a batch of one (batching streamed
-requests is not part of this slice); after every generated token the same criterion decodes the row and hands
+`submit_group(..., n)` queues the `n` choices of one request (OpenAI's `n`) side by side; they are generated in one
+batch (with other requests when not streamed), each its own row and `Completion`.
+
+Streaming (`submit(..., on_text=callback)`): a streamed request runs alone, as a batch of its own choices (batching
+different streamed requests together is not done); after every generated token the same criterion decodes the row and hands
 `on_text` the new text that is safe to release: never a tail that could still turn into a stop sequence (it holds
 back `len(longest stop) - 1` characters) nor an incomplete UTF-8 character. The deltas concatenate exactly to
 the `Completion.text` the Future then resolves to. A `cancel` event (set by the server when the permission is
@@ -65,6 +68,7 @@ class _Request:
     stop: tuple[str, ...]
     on_text: Callable[[str], Any] | None = None  # streaming: called (worker thread) with each released delta
     cancel: threading.Event | None = None
+    group: int = 0  # the choices of one request (`n > 1`) share a group and run in one batch, streamed or not
     future: Future = field(default_factory=Future)
 
     @property
@@ -158,6 +162,8 @@ class GenerationEngine:
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._held: list[_Request] = []  # taken from the queue but not batchable with the last batch
         self._stopped = False
+        self._submit_lock = threading.Lock()
+        self._groups = 0
         self._thread = threading.Thread(target=self._loop, name="oml-generate", daemon=True)
         self._thread.start()
 
@@ -176,15 +182,31 @@ class GenerationEngine:
                cancel: threading.Event | None = None) -> Future:
         """A Future of the `Completion`. With `on_text` the request streams: the worker thread calls
         `on_text(delta)` as text is generated, before the Future resolves (module docstring)."""
+        cb = None if on_text is None else (lambda _i, d: on_text(d))
+        return self.submit_group(prompt_ids, 1, max_tokens, temperature, top_p, stop, cb, cancel)[0]
+
+    def submit_group(self, prompt_ids: Sequence[int], n: int, max_tokens: int, temperature: float = 0.0,
+                     top_p: float = 1.0, stop: Sequence[str] = (),
+                     on_text: Callable[[int, str], Any] | None = None,
+                     cancel: threading.Event | None = None) -> list[Future]:
+        """`n` choices of one prompt (OpenAI's `n`), generated in one batch: a Future of each choice's
+        `Completion`; with `on_text`, `on_text(index, delta)` streams every choice."""
         if self._stopped:
             raise EngineError("the generation engine is shut down")
+        if n < 1 or n > self.max_batch:
+            raise ConfigError(f"n must be in [1, {self.max_batch}] (the engine's max_batch), got {n}")
         if self.context and len(prompt_ids) + max_tokens > self.context:
             raise PromptTooLong(f"the prompt has {len(prompt_ids)} tokens and max_tokens is {max_tokens}, but the "
                                 f"model's context is {self.context} tokens; shorten the prompt or lower max_tokens")
-        req = _Request(list(prompt_ids), max_tokens, float(temperature), float(top_p), tuple(s for s in stop if s),
-                       on_text, cancel)
-        self._queue.put(req)
-        return req.future
+        stops = tuple(s for s in stop if s)
+        with self._submit_lock:  # a group's requests stay adjacent in the queue
+            self._groups += 1
+            reqs = [_Request(list(prompt_ids), max_tokens, float(temperature), float(top_p), stops,
+                             None if on_text is None else (lambda d, i=i: on_text(i, d)), cancel, self._groups)
+                    for i in range(n)]
+            for r in reqs:
+                self._queue.put(r)
+        return [r.future for r in reqs]
 
     def close(self, timeout: float = 30.0) -> None:
         self._stopped = True
@@ -197,7 +219,21 @@ class GenerationEngine:
         if first is None:
             return None
         batch, rest = [first], []
-        if first.stream:  # a streamed request runs alone
+        if first.stream:  # a streamed request runs alone, with the other choices of its group
+            while len(batch) < self.max_batch:
+                nxt = self._held.pop(0) if self._held and self._held[0].group == first.group else None
+                if nxt is None:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None or nxt.group != first.group:
+                        if nxt is None:
+                            self._queue.put(None)  # the shutdown comes after this batch
+                        else:
+                            self._held.append(nxt)  # newer than anything already held
+                        break
+                batch.append(nxt)
             return batch
 
         def fits(r: _Request) -> bool:

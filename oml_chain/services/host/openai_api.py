@@ -44,6 +44,12 @@ class ParsedRequest:
     templated: bool  # rendered by the tokenizer's chat template: encode without adding special tokens again
     stream: bool = False
     include_usage: bool = False  # stream_options.include_usage: a usage chunk (empty choices) before the oml chunk
+    n: int = 1  # choices: one permission for the query, one attestation per choice
+    logprobs: int | None = None  # top logprobs per token asked for (completions `logprobs`, chat `top_logprobs`)
+
+
+MAX_N = 16
+MAX_LOGPROBS = 20
 
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -87,9 +93,26 @@ def _common(body: Any, model_name: str, chat: bool) -> dict:
         raise BadRequest(404, "model_not_found", f"this host serves {model_name!r}, not {_show(model)}; see GET "
                          "/v1/models", "model")
     n = body.get("n", 1)
-    if n is not None and (n != 1 or isinstance(n, bool)):
-        raise BadRequest(400, "invalid_value", f"`n` must be 1: this host serves one attested choice per request "
-                         f"(streamed or not); got {_show(n)}; send one request per choice", "n")
+    n = 1 if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+        raise BadRequest(400, "invalid_value", f"`n` must be an integer in [1, {MAX_N}], got {_show(n)}", "n")
+    if chat:
+        want = body.get("logprobs")
+        if want is not None and not isinstance(want, bool):
+            raise BadRequest(400, "invalid_value", f"`logprobs` must be true or false, got {_show(want)}", "logprobs")
+        top = body.get("top_logprobs")
+        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_LOGPROBS):
+            raise BadRequest(400, "invalid_value", f"`top_logprobs` must be an integer in [0, {MAX_LOGPROBS}], got "
+                             f"{_show(top)}", "top_logprobs")
+        if top is not None and not want:
+            raise BadRequest(400, "invalid_value", "`top_logprobs` needs `logprobs: true`", "top_logprobs")
+        logprobs = (top or 0) if want else None
+    else:
+        logprobs = body.get("logprobs")
+        if logprobs is not None and (isinstance(logprobs, bool) or not isinstance(logprobs, int)
+                                     or not 0 <= logprobs <= MAX_LOGPROBS):
+            raise BadRequest(400, "invalid_value", f"`logprobs` must be an integer in [0, {MAX_LOGPROBS}], got "
+                             f"{_show(logprobs)}", "logprobs")
     names = ("max_completion_tokens", "max_tokens") if chat else ("max_tokens",)
     mt = next((body[k] for k in names if body.get(k) is not None), None)
     if mt is not None and (isinstance(mt, bool) or not isinstance(mt, int) or mt < 1):
@@ -106,7 +129,7 @@ def _common(body: Any, model_name: str, chat: bool) -> dict:
         raise BadRequest(400, "invalid_value", "`stop` must be a string or a list of at most 4 strings", "stop")
     return dict(max_tokens=mt, temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
                 top_p=_number(body, "top_p", 1.0, 1e-6, 1.0), stop=stops, stream=stream,
-                include_usage=bool(stream and opts and opts.get("include_usage")))
+                include_usage=bool(stream and opts and opts.get("include_usage")), n=n, logprobs=logprobs)
 
 
 def resolve_max_tokens(requested: int | None, prompt_tokens: int, context: int, cap: int | None,
@@ -174,20 +197,37 @@ def parse_chat(body: Any, model_name: str, tokenizer: Any) -> ParsedRequest:
     return ParsedRequest(query="\n\n".join(m["content"] for m in clean), chat=True, templated=False, **common)
 
 
-def completion_body(model: str, text: str, finish: str, prompt_tokens: int, completion_tokens: int,
-                    oml: dict) -> dict:
-    return {"id": "cmpl-" + secrets.token_hex(12), "object": "text_completion", "created": int(time.time()),
-            "model": model, "system_fingerprint": None,
-            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
-            "usage": _usage(prompt_tokens, completion_tokens), "oml": oml}
+def chat_logprobs(lp: dict | None) -> dict | None:
+    """Completions-style logprobs ({tokens, token_logprobs, top_logprobs}) in the chat shape ({content: [...]})."""
+    if lp is None:
+        return None
+    tops = lp.get("top_logprobs") or []
+    content = []
+    for k, (tok, val) in enumerate(zip(lp.get("tokens") or [], lp.get("token_logprobs") or [])):
+        top = tops[k] if k < len(tops) and isinstance(tops[k], dict) else {}
+        content.append({"token": tok, "logprob": val, "bytes": None,
+                        "top_logprobs": [{"token": t, "logprob": v, "bytes": None} for t, v in top.items()]})
+    return {"content": content}
 
 
-def chat_body(model: str, text: str, finish: str, prompt_tokens: int, completion_tokens: int, oml: dict) -> dict:
-    return {"id": "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion", "created": int(time.time()),
-            "model": model, "system_fingerprint": None,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": finish}],
-            "usage": _usage(prompt_tokens, completion_tokens), "oml": oml}
+def response_body(model: str, chat: bool, choices: list, prompt_tokens: int, omls: list[dict] | None) -> dict:
+    """The non-streamed body: `choices` are backends.Choice; `omls` the attestation of each choice (None: plain).
+    `oml` attests choice 0 (the only one when n = 1); with n > 1, `oml_choices[i]` attests choice i."""
+    out = []
+    for i, c in enumerate(choices):
+        if chat:
+            out.append({"index": i, "message": {"role": "assistant", "content": c.text},
+                        "logprobs": chat_logprobs(c.logprobs), "finish_reason": c.finish_reason})
+        else:
+            out.append({"index": i, "text": c.text, "logprobs": c.logprobs, "finish_reason": c.finish_reason})
+    body = {"id": ("chatcmpl-" if chat else "cmpl-") + secrets.token_hex(12),
+            "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+            "model": model, "system_fingerprint": None, "choices": out,
+            "usage": _usage(prompt_tokens, sum(c.completion_tokens for c in choices)),
+            "oml": omls[0] if omls else None}
+    if omls and len(omls) > 1:
+        body["oml_choices"] = omls
+    return body
 
 
 def _usage(p: int, c: int) -> dict:
@@ -207,29 +247,33 @@ class ChunkShape:
                 "created": self.created, "model": self.model, "system_fingerprint": None, "choices": choices,
                 **extra}
 
-    def _choice(self, text: str | None, finish: str | None, role: bool = False) -> dict:
+    def _choice(self, index: int, text: str | None, finish: str | None, role: bool = False,
+                logprobs: Any = None) -> dict:
         if self.chat:
             delta: dict = {"role": "assistant", "content": text or ""} if role else {}
             if text and not role:
                 delta["content"] = text
-            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+            return {"index": index, "delta": delta, "logprobs": chat_logprobs(logprobs), "finish_reason": finish}
+        return {"index": index, "text": text or "", "logprobs": logprobs, "finish_reason": finish}
 
-    def first(self) -> dict | None:
-        """Chat: the opening chunk with `delta.role = "assistant"` (and empty content); completions: none."""
-        return self._chunk([self._choice("", None, role=True)]) if self.chat else None
+    def first(self, index: int = 0) -> dict | None:
+        """Chat: the opening chunk of a choice, `delta.role = "assistant"` (and empty content); completions: none."""
+        return self._chunk([self._choice(index, "", None, role=True)]) if self.chat else None
 
-    def delta(self, text: str) -> dict:
-        return self._chunk([self._choice(text, None)])
+    def delta(self, text: str, index: int = 0, logprobs: Any = None) -> dict:
+        return self._chunk([self._choice(index, text, None, logprobs=logprobs)])
 
-    def finish(self, finish: str) -> dict:
-        return self._chunk([self._choice(None, finish)])
+    def finish(self, finish: str, index: int = 0) -> dict:
+        return self._chunk([self._choice(index, None, finish)])
 
     def usage(self, prompt_tokens: int, completion_tokens: int) -> dict:
         return self._chunk([], usage=_usage(prompt_tokens, completion_tokens))
 
-    def oml(self, oml: dict | None) -> dict:
-        return self._chunk([], oml=oml)
+    def oml(self, omls: list[dict] | None) -> dict:
+        """The attestation chunk: `oml` attests choice 0; with n > 1, `oml_choices[i]` attests choice i."""
+        if omls and len(omls) > 1:
+            return self._chunk([], oml=omls[0], oml_choices=omls)
+        return self._chunk([], oml=omls[0] if omls else None)
 
     def error(self, code: str, message: str) -> dict:
         return {"error": {"code": code, "message": message, "type": "server_error"}}

@@ -11,9 +11,22 @@ keccak256(utf8(concatenation of every delta)), so a client verifies exactly the 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable
 
 from ...chain.eip712 import Domain, permission_hash, text_hash, verify_attestation
+
+
+DONE = object()  # what `sse_event` returns for `data: [DONE]`
+
+
+def sse_event(line: str) -> Any:
+    """The payload of one line of an OpenAI SSE stream: None for a line without data (blank, comment, `event:`),
+    DONE for `data: [DONE]`, else the chunk's parsed JSON (ValueError when it is not JSON)."""
+    if not line.startswith("data:"):
+        return None
+    data = line[5:].strip()
+    return DONE if data == "[DONE]" else json.loads(data)
 
 
 def _get(obj: Any, name: str) -> Any:

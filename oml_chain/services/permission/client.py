@@ -51,12 +51,17 @@ def chain_price(oml, model_id: int, ttl: float = 5.0) -> PriceSource:
             cache[0] = time.monotonic()
         return cache[1]
 
+    price.fresh = lambda: time.monotonic() - cache[0] < ttl  # a cached answer: no chain read, no thread needed
     return price
 
 
 def fixed_price(wei: int) -> PriceSource:
     """A constant price (tests and benchmarks of a model whose price does not change)."""
-    return lambda force=False: wei
+    def price(force: bool = False) -> int:
+        return wei
+
+    price.fresh = lambda: True
+    return price
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,8 @@ class PermissionClient:
                 if self._pending.batch == batch and [q for _, q in self._pending.items] == hashes:
                     return await self._send(self._pending)  # the same query again: exact retry, never charged twice
                 await self._reconcile()
-            price = await asyncio.to_thread(self._price, False)
+            fresh = getattr(self._price, "fresh", None)  # a cached price is read inline, a chain read in a thread
+            price = self._price(False) if fresh is not None and fresh() else await asyncio.to_thread(self._price, False)
             try:
                 return await self._new_request(hashes, batch, price)
             except VoucherAmountMismatch as exc:

@@ -22,6 +22,8 @@ class ProverConfig:
                                  metadata={"help": "only these models (default: every model a file matches)"})
     interval: float = field(default=30.0, metadata={"help": "daemon: seconds between probing rounds"})
     keys_per_round: int = field(default=1, metadata={"help": "fresh fingerprint keys sent to each host per round"})
+    stream: bool = field(default=False, metadata={"help": "probe with streamed requests (`stream: true`) instead of "
+                                                          "ordinary ones"})
     max_tokens: int = field(default=32, metadata={"help": "upper bound on max_tokens of a probe request"})
     request_timeout: float = field(default=60.0, metadata={"help": "seconds to wait for a host's answer"})
     backoff_initial: float = field(default=1.0, metadata={"help": "first retry delay after a failure (seconds)"})

@@ -1,6 +1,8 @@
 """One probe: send a fingerprint key to a host as an ordinary user and check the attested answer.
 
-The request is a plain OpenAI-style `/v1/completions` call (greedy). The
+The request is a plain OpenAI-style `/v1/completions` call (greedy, n = 1), by default not streamed; with
+`stream=True` (`oml prove --stream`) it is streamed, the deltas are concatenated and the attestation comes from
+the last chunk before `data: [DONE]` — a rogue host may treat the two kinds of request differently. The
 answer's `oml` block (services/README.md) must be an attestation by the host's
 on-chain attestation signer over exactly the query we sent and the text we got
 back; only then can it serve as slash evidence. `classify_permission` then
@@ -64,22 +66,61 @@ def served_model_name(http: httpx.Client, endpoint: str, model_id: int) -> str:
     return str(model_id)
 
 
-def send_probe(http: httpx.Client, endpoint: str, model_name: str, key: str, max_tokens: int) -> dict:
-    """POST the key as an ordinary greedy completion; returns the JSON body (raises HostUnreachable/…Invalid)."""
+def send_probe(http: httpx.Client, endpoint: str, model_name: str, key: str, max_tokens: int,
+               stream: bool = False) -> dict:
+    """POST the key as an ordinary greedy completion; returns the JSON body (raises HostUnreachable/…Invalid).
+    Streamed, the body is rebuilt from the chunks: `choices[0].text` the concatenated deltas, `oml` the last
+    chunk's attestation (None when the stream carried none)."""
     url = endpoint.rstrip("/") + "/v1/completions"
     body = {"model": model_name, "prompt": key, "max_tokens": max_tokens, "temperature": 0}
+    if stream:
+        body["stream"] = True
     try:
-        r = http.post(url, json=body)
+        if not stream:
+            r = http.post(url, json=body)
+            _check_status(url, r)
+            try:
+                return r.json()
+            except ValueError as exc:
+                raise HostAnswerInvalid(f"host endpoint {url} answered with non-JSON: {r.text[:200]!r}") from exc
+        with http.stream("POST", url, json=body) as r:
+            if r.status_code != 200:
+                r.read()
+                _check_status(url, r)
+            return _read_stream(url, r.iter_lines())
     except httpx.HTTPError as exc:
         raise HostUnreachable(f"host endpoint {url} did not answer ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _check_status(url: str, r: httpx.Response) -> None:
     if r.status_code >= 500:
         raise HostUnreachable(f"host endpoint {url} failed with HTTP {r.status_code}: {r.text[:200]}")
     if r.status_code != 200:
         raise HostAnswerInvalid(f"host endpoint {url} refused the query with HTTP {r.status_code}: {r.text[:200]}")
-    try:
-        return r.json()
-    except ValueError as exc:
-        raise HostAnswerInvalid(f"host endpoint {url} answered with non-JSON: {r.text[:200]!r}") from exc
+
+
+def _read_stream(url: str, lines) -> dict:
+    """The non-streamed shape of a streamed completion: its choice-0 text and its `oml` chunk."""
+    from ..host.streaming import DONE, collect, sse_event
+
+    chunks, done = [], False
+    for line in lines:
+        try:
+            chunk = sse_event(line)
+        except ValueError as exc:
+            raise HostAnswerInvalid(f"host endpoint {url} streamed a chunk that is not JSON: {line[:200]!r}") from exc
+        if chunk is None:
+            continue
+        if chunk is DONE:
+            done = True
+            break
+        if isinstance(chunk, dict) and chunk.get("error"):
+            raise HostUnreachable(f"host endpoint {url} failed mid-stream: {str(chunk['error'])[:200]}")
+        chunks.append({**chunk, "choices": [c for c in chunk.get("choices") or [] if c.get("index", 0) == 0]})
+    if not done:
+        raise HostUnreachable(f"host endpoint {url} closed the stream before data: [DONE]")
+    text, oml = collect(chunks)
+    return {"choices": [{"index": 0, "text": text}], "oml": oml}
 
 
 def verify_answer(body: dict, domain: Domain, model_id: int, host: str, key: str,

@@ -223,7 +223,7 @@ class Prover:
         self.store.mark_used(mid, fp.index, host)  # before sending: a sent key is spent even if we crash
         res = ProbeResult(mid, host, url, fp.index, "")
         try:
-            body = send_probe(self.http, url, self._names[url], fp.key, max_tokens)
+            body = send_probe(self.http, url, self._names[url], fp.key, max_tokens, self.config.stream)
         except HostUnreachable as exc:
             res.outcome, res.detail = "unreachable", str(exc)
             # the key never reached a model: give it back
