@@ -97,6 +97,15 @@ def test_gateway_attests_exactly_the_upstreams_text(gated, tiny_base_dir):
         assert verify_streamed(c.text, att, world.host.domain, prompt, onchain)
     assert _issued(world, perm) == before + 4
 
+    # every finished request (streamed or not) gave its upstream connection back to the pool, kept alive
+    for i in range(6):
+        if i % 2:
+            list(_oai(gw).completions.create(model=name, prompt=prompt, max_tokens=6, stream=True))
+        else:
+            _oai(gw).completions.create(model=name, prompt=prompt, max_tokens=6)
+    pool = httpx.get(gw.url + "/healthz").json()["upstream_connections"]
+    assert pool["in_use"] == 0 and 1 <= pool["idle"] <= 2, pool
+
 
 def test_stop_sequences_and_limits_reach_the_upstream(gated):
     world, gw, perm, up = gated

@@ -107,7 +107,8 @@ def create_app(config: HostConfig, started: Any = None) -> FastAPI:
             out.update(generate_calls=engine.generate_calls, requests_served=engine.requests_served,
                        max_batch_seen=engine.max_batch_seen)
         else:
-            out.update(upstream=st.backend.base_url, upstream_model=st.backend.model)
+            out.update(upstream=st.backend.base_url, upstream_model=st.backend.model,
+                       upstream_healthy=st.backend.healthy, upstream_connections=st.backend.pool())
         return out
 
     @app.get("/v1/models")

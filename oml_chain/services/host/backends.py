@@ -296,6 +296,16 @@ class UpstreamBackend:
         finally:
             await resp.aclose()
 
+    def pool(self) -> dict | None:
+        """Connections to the upstream held in the client's pool: {"in_use", "idle"} (None if httpx hides them).
+        Streamed or not, a finished request leaves its connection idle and reusable, never in use."""
+        try:
+            conns = self.client._transport._pool.connections
+            idle = sum(1 for c in conns if c.is_idle())
+            return {"in_use": len(conns) - idle, "idle": idle}
+        except AttributeError:
+            return None
+
     async def models(self) -> list[str]:
         r = await self.client.get(self.base_url + "/models", timeout=self.connect_timeout + 5)
         r.raise_for_status()
