@@ -348,6 +348,7 @@ def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | P
     result_acc = check_fingerprints(unwrapped, tokenizer, fps).accuracy
     if hasattr(unwrapped, "merge_and_unload"):  # LoRA: hosts (and callers) get an ordinary model
         unwrapped = unwrapped.merge_and_unload()
+        unwrapped.requires_grad_(True)  # peft froze the base weights; a loaded model trains every weight
     model_dir, fp_copy, cfg_file = out / MODEL_SUBDIR, out / FINGERPRINT_FILE, out / CONFIG_FILE
     if accelerator.is_main_process:
         record = {"embed_config": asdict(cfg), "base_model": str(model_path),
