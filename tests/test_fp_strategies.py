@@ -112,10 +112,10 @@ def test_registry_lists_strategies_and_rejects_unknown_names_and_params():
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_base_dir):
+def tiny(tiny_base_dir, device):
     from fingerprinting.models import load_model
 
-    return load_model(tiny_base_dir, device="cpu")
+    return load_model(tiny_base_dir, device=device)
 
 
 @pytest.mark.parametrize("key_strategy,response_strategy", [
