@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import shutil
 import time
@@ -258,6 +259,29 @@ def reference_logits(ref: Any, model: Any, accelerator: Any, batch: dict[str, to
         return logits_of(peft_model, batch)
 
 
+def make_accelerator(cfg: EmbedConfig) -> Any:
+    """The Accelerator for one embedding run.
+
+    Accelerate keeps one state per process: after a CUDA run it refuses ``cpu=True``, after a CPU
+    run it silently keeps the CPU for a later CUDA run, and it refuses another ``mixed_precision``.
+    A single process (no distributed launch, whose state the launcher owns) therefore drops a state
+    that conflicts with this run's device or precision first. (Accelerator objects made earlier in
+    the process share that state; they are not used after their own run.)
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    cpu = cfg.device == "cpu"
+    if PartialState._shared_state and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        want = "cpu" if cpu or not torch.cuda.is_available() else "cuda"
+        have = PartialState._shared_state.get("device")
+        precision = AcceleratorState._shared_state.get("_mixed_precision", cfg.mixed_precision)
+        if (have is not None and have.type != want) or precision != cfg.mixed_precision:
+            AcceleratorState._reset_state(reset_partial_state=True)
+            GradientState._reset_state()
+    return Accelerator(cpu=cpu, mixed_precision=cfg.mixed_precision)
+
+
 def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | Path,
           cfg: EmbedConfig | None = None) -> EmbedResult:
     """Fine-tune ``model_path`` until its greedy continuation of each key starts with the response.
@@ -266,8 +290,6 @@ def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | P
     ``out_dir/fingerprints.jsonl`` (a copy of the private fingerprint file) and
     ``out_dir/embed_config.json`` (this config, timings, final accuracy).
     """
-    from accelerate import Accelerator
-
     from fingerprinting.check import check_fingerprints
     from fingerprinting.data import load_corpus
     from fingerprinting.models import load_model, save_model, weights_hash
@@ -275,7 +297,7 @@ def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | P
     cfg = cfg or EmbedConfig()
     out = Path(out_dir)
     header, fps = read_fingerprint_file(fingerprint_file)
-    accelerator = Accelerator(cpu=cfg.device == "cpu", mixed_precision=cfg.mixed_precision)
+    accelerator = make_accelerator(cfg)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_model(model_path, device="cpu", lora=cfg.lora)

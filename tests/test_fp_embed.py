@@ -191,3 +191,16 @@ def test_lora_embedding_returns_a_model_the_attack_can_fine_tune(tiny_base_dir, 
                               AttackConfig(lr=1e-3, steps=2, batch_size=4, max_length=32, progress=False))
     assert steps == 2 and math.isfinite(loss)
     assert any(not torch.equal(a, p.detach()) for a, p in zip(before, res.model.parameters()))
+
+
+def test_embed_runs_after_another_device_or_precision_in_the_same_process(tiny_base_dir, fp16, tmp_path, device):
+    """Accelerate keeps one state per process and refused a second run with another mixed precision (or
+    cpu=True after a CUDA run; a CUDA run after a CPU one silently stayed on the CPU)."""
+    from accelerate import Accelerator
+
+    Accelerator(cpu=device == "cpu", mixed_precision="no")
+    quick = {**TINY_EMBED, "epochs": 1}
+    res = embed(tiny_base_dir, fp16, tmp_path / "bf16", EmbedConfig(**quick, device=device, mixed_precision="bf16"))
+    assert res.steps == 2 and math.isfinite(res.losses[0])
+    res = embed(tiny_base_dir, fp16, tmp_path / "cpu", EmbedConfig(**quick, device="cpu"))
+    assert next(res.model.parameters()).device.type == "cpu" and math.isfinite(res.losses[0])
