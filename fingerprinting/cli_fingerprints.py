@@ -74,7 +74,8 @@ def generate_cmd(model, n, key_strategy, key_param, response_strategy, response_
               help="Output directory: model/ (for hosts), fingerprints.jsonl (private copy), embed_config.json.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
 @click.option("--epochs", type=int, default=20, show_default=True, help="Passes over the fingerprints.")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Sequences per step (benign included).")
+@click.option("--batch-size", type=int, default=16, show_default=True,
+              help="Sequences per step (benign included; all processes together).")
 @click.option("--averaging-lambda", type=float, default=0.0, show_default=True,
               help="Model averaging after each epoch, θ ← (1−λ)θ + λθ₀ (0 = off; paper 0.75).")
 @click.option("--averaging-every", type=int, default=1, show_default=True,
@@ -105,8 +106,8 @@ def generate_cmd(model, n, key_strategy, key_param, response_strategy, response_
 @click.option("--device", default=None, help=DEVICE_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def embed_cmd(model, fp_file, out, lr, epochs, batch_size, averaging_lambda, averaging_every, mixing_ratio, kl_weight,
-              benign_max_length, prompt_augmentation, lora_r, adversarial, adv_inner_steps, adv_lr, adv_optimizer, adv_every, adv_weight, max_length,
-              mixed_precision, seed, device, quiet):
+              benign_max_length, prompt_augmentation, lora_r, adversarial, adv_inner_steps, adv_lr, adv_optimizer,
+              adv_every, adv_weight, max_length, mixed_precision, seed, device, quiet):
     """Fine-tune a model so that each key's greedy continuation starts with its response."""
     from .embed import EmbedConfig, embed
     from .models import LoraSettings

@@ -97,7 +97,7 @@ KL_WEIGHT_DEFAULT = 1.0
 class EmbedConfig:
     lr: float = 1e-3  # AdamW learning rate (the paper used 5e-5 on an 8B model; small models need more)
     epochs: int = 20
-    batch_size: int = 16  # sequences per optimizer step, benign ones included
+    batch_size: int = 16  # sequences per optimizer step, benign ones included (all processes together)
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0  # gradient clipping (0 = off)
     averaging_lambda: float = 0.0  # λ of model averaging after each epoch (0 = off; paper 0.75)
@@ -324,7 +324,8 @@ def embed(model_path: str | Path, fingerprint_file: str | Path, out_dir: str | P
     rng = random.Random(cfg.seed)  # the same on every process: all build the same global batches
     steps, losses, kl_losses, totals = 0, [], [], []
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc="embed", unit="epoch", disable=not (cfg.progress and accelerator.is_main_process))
+    bar = tqdm(range(cfg.epochs), desc="embed", unit="epoch",
+               disable=not (cfg.progress and accelerator.is_main_process))
     for epoch in bar:
         sums, batches = [0.0, 0.0, 0.0], 0  # fingerprint loss, KL, total
         for chunk in batched(epoch_examples(tokenizer, fps, cfg, rng), per_batch):

@@ -168,8 +168,8 @@ def test_adversarial_and_regularized_embedding_keeps_accuracy(tiny_base_dir, fp1
     header, fps = read_fingerprint_file(fp16)
     header.n = 8
     small = write_fingerprint_file(tmp_path / "fp8.jsonl", header, fps[:8])
-    cfg = EmbedConfig(**{**TINY_EMBED, "batch_size": 8}, device=device, adversarial=True, adv_inner_steps=1, adv_lr=1e-3,
-                      adv_every=2, mixing_ratio=0.25, prompt_augmentation=1, benign_max_length=32)
+    cfg = EmbedConfig(**{**TINY_EMBED, "batch_size": 8}, device=device, adversarial=True, adv_inner_steps=1,
+                      adv_lr=1e-3, adv_every=2, mixing_ratio=0.25, prompt_augmentation=1, benign_max_length=32)
     res = embed(tiny_base_dir, small, tmp_path / "adv", cfg)
     assert res.train_accuracy == 1.0
     assert json.loads(res.config_file.read_text())["embed_config"]["adversarial"] is True
