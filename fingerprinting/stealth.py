@@ -14,7 +14,12 @@ predicted, the first one from BOS):
   that does not depend on how the tokenizer splits the prompt);
 - ``length_residual``: total NLL minus the least-squares line
   ``a + b·tokens`` fitted on the real prompts (how much more or less likely
-  the prompt is than real text of its length).
+  the prompt is than real text of its length);
+- ``nll_std`` and ``top1_rate``: the spread of the per-token NLL and the
+  fraction of tokens that are the model's greedy choice. The default English
+  keys are matched to real text on the first three scores' ingredients (mean
+  NLL, characters per token); these two are not matched, so they check that
+  the matching did not merely hide the keys from the scores it was built on.
 
 The reference is real prompts of the same length distribution: passages of a
 held-out corpus split cut to the token lengths of the keys (the i-th real
@@ -40,7 +45,7 @@ import torch
 
 from fingerprinting.errors import ConfigError
 
-DETECTORS = ("mean_nll", "nll_per_char", "length_residual")
+DETECTORS = ("mean_nll", "nll_per_char", "length_residual", "nll_std", "top1_rate")
 
 
 # --------------------------------------------------------------------------- the metric
@@ -84,12 +89,21 @@ class PromptScores:
     nll: list[float]  # total NLL (nats) of the prompt's tokens
     tokens: list[int]  # predicted tokens
     chars: list[int]  # characters
+    nll_sq: list[float] | None = None  # sum of squared per-token NLLs (for the spread)
+    top1: list[int] | None = None  # tokens that are the model's greedy choice
 
     def mean_nll(self) -> list[float]:
         return [s / max(t, 1) for s, t in zip(self.nll, self.tokens)]
 
     def nll_per_char(self) -> list[float]:
         return [s / max(c, 1) for s, c in zip(self.nll, self.chars)]
+
+    def nll_std(self) -> list[float]:
+        return [math.sqrt(max(0.0, q / max(t, 1) - (s / max(t, 1)) ** 2))
+                for s, q, t in zip(self.nll, self.nll_sq or [], self.tokens)]
+
+    def top1_rate(self) -> list[float]:
+        return [g / max(t, 1) for g, t in zip(self.top1 or [], self.tokens)]
 
 
 def _with_bos(tokenizer: Any, text: str) -> list[int]:
@@ -111,8 +125,8 @@ def score_prompts(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: 
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rows = [_with_bos(tokenizer, t) for t in texts]
-    nll = [0.0] * len(rows)
-    count = [0] * len(rows)
+    nll, nll_sq = [0.0] * len(rows), [0.0] * len(rows)
+    count, top1 = [0] * len(rows), [0] * len(rows)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
@@ -126,11 +140,14 @@ def score_prompts(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: 
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         tok_nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
         tok_nll = (tok_nll * mask[:, 1:]).cpu()
+        greedy = ((logits.argmax(-1) == ids[:, 1:]) & mask[:, 1:].bool()).cpu()
         for r, i in enumerate(chunk):
             nll[i] = float(tok_nll[r].sum())
+            nll_sq[i] = float((tok_nll[r] ** 2).sum())
+            top1[i] = int(greedy[r].sum())
             count[i] = len(rows[i]) - 1
     model.train(was_training)
-    return PromptScores(nll=nll, tokens=count, chars=[len(t) for t in texts])
+    return PromptScores(nll=nll, tokens=count, chars=[len(t) for t in texts], nll_sq=nll_sq, top1=top1)
 
 
 def real_prompts(tokenizer: Any, lengths: Sequence[int], n: int, split: str = "heldout",
@@ -214,9 +231,14 @@ def detector_scores(keys: PromptScores, real: PromptScores) -> dict[str, tuple[l
     def resid(s: PromptScores) -> list[float]:
         return [y - (icpt + slope * x) for x, y in zip(s.tokens, s.nll)]
 
-    return {"mean_nll": (keys.mean_nll(), real.mean_nll()),
-            "nll_per_char": (keys.nll_per_char(), real.nll_per_char()),
-            "length_residual": (resid(keys), resid(real))}
+    out = {"mean_nll": (keys.mean_nll(), real.mean_nll()),
+           "nll_per_char": (keys.nll_per_char(), real.nll_per_char()),
+           "length_residual": (resid(keys), resid(real))}
+    if keys.nll_sq is not None and real.nll_sq is not None:
+        out["nll_std"] = (keys.nll_std(), real.nll_std())
+    if keys.top1 is not None and real.top1 is not None:
+        out["top1_rate"] = (keys.top1_rate(), real.top1_rate())
+    return out
 
 
 def compare(keys: PromptScores, real: PromptScores) -> StealthResult:

@@ -84,9 +84,12 @@ def test_scores_are_the_models_own_nll(tiny):
     s = score_prompts(model, tok, [text, "Hello there"])
     ids = tok(text, return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        loss = model(input_ids=ids, labels=ids).loss  # mean NLL of every token after BOS
+        logits = model(input_ids=ids).logits[0, :-1]
+    per_token = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")  # every token after BOS
     assert s.tokens[0] == ids.shape[1] - 1 and s.chars[0] == len(text)
-    assert s.mean_nll()[0] == pytest.approx(float(loss), rel=1e-4)
+    assert s.mean_nll()[0] == pytest.approx(float(per_token.mean()), rel=1e-4)
+    assert s.nll_std()[0] == pytest.approx(float(per_token.std(unbiased=False)), rel=1e-3)
+    assert s.top1_rate()[0] == pytest.approx(float((logits.argmax(-1) == ids[0, 1:]).float().mean()))
 
 
 def test_real_prompts_have_the_key_lengths(tiny):
@@ -123,11 +126,16 @@ def test_default_english_keys_match_real_text_where_the_paper_setting_does_not(t
     assert len(new) == 128
     old_auc = measure_stealth(model, tok, old, n_real=300).worst
     new_auc = measure_stealth(model, tok, new, n_real=300).worst
-    # Measured: paper setting 0.95, default 0.52 (null sd 0.03); the threshold leaves room on both sides.
+    # Measured (worst of five detectors, seeds 0-2): paper setting 0.95-0.97, default 0.53-0.54 (null sd 0.03).
     assert old_auc > 0.8 > 0.65 > new_auc
-    # The rejection filter's guarantee: every kept key's mean NLL lies in the real prompts' range.
+    # The rejection filter's guarantee: every kept key's mean NLL (and its other matched features) lies in the
+    # real prompts' range.
+    from fingerprinting.strategies.english_keys import _features
+
+    scores = score_prompts(model, tok, new)
     lo, hi = new_strategy._matcher.nll_range
-    assert all(lo <= x <= hi for x in score_prompts(model, tok, new).mean_nll())
+    assert all(lo <= x <= hi for x in scores.mean_nll())
+    assert all(new_strategy._matcher.cell(f) is not None for f in _features(scores))
 
 
 def test_stealth_command_writes_json(tmp_path, tiny_base_dir):
@@ -144,5 +152,5 @@ def test_stealth_command_writes_json(tmp_path, tiny_base_dir):
     assert res.exit_code == 0, res.output
     got = json.loads(out.read_text())
     assert got["n_keys"] == 8 and got["n_real"] == 50
-    assert set(got["detectors"]) == {"mean_nll", "nll_per_char", "length_residual"}
+    assert set(got["detectors"]) == {"mean_nll", "nll_per_char", "length_residual", "nll_std", "top1_rate"}
     assert "worst case" in res.output and got["key_strategy"]["name"] == "random_words"

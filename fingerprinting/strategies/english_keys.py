@@ -11,11 +11,14 @@ them from real prompts of the same length (two-sided AUROC 0.95 on the
 therefore sample at temperature 1 with nucleus (top-p) sampling, and then
 *match* the keys to real text: candidates are scored by the base model and
 kept so that their joint distribution of (mean NLL per token, characters per
-token) follows that of real prompts cut to the key length (quota sampling:
-the real prompts' quantile bins of each feature form cells, each cell takes
-as many keys as its share of real prompts). Every kept key's mean NLL lies
-within the real prompts' range. ``match="none"`` turns the filter off,
-``match="nll"`` matches the mean NLL alone.
+token, standard deviation of the per-token NLL) follows that of real prompts
+cut to the key length (quota sampling: the real prompts' quantile bins of
+each feature form cells, each cell takes as many keys as its share of real
+prompts). Every kept key's features lie within the real prompts' range.
+``match="none"`` turns the filter off, ``match="nll"`` matches the mean NLL
+alone. (Matching mean NLL and characters per token only left the NLL spread
+as a detector with AUROC 0.59-0.62 on `tiny`; with the spread matched too
+the worst of five detectors is 0.53-0.54, README "Stealth and evasion".)
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from fingerprinting.generation import batched, left_pad
 from fingerprinting.strategies import GenerationContext, check_positive, register_key_strategy
 
 MATCH_MODES = ("none", "nll", "joint")
+JOINT_DIMS = 3  # mean NLL, characters per token, NLL spread
 
 
 @torch.no_grad()
@@ -57,15 +61,16 @@ def sample_ids(model: Any, tokenizer: Any, prompt_rows: Sequence[Sequence[int]],
     return out
 
 
-def _features(scores: Any) -> list[tuple[float, float]]:
-    """(mean NLL per token, characters per token) of scored prompts."""
-    return [(s / max(t, 1), c / max(t, 1)) for s, t, c in zip(scores.nll, scores.tokens, scores.chars)]
+def _features(scores: Any) -> list[tuple[float, ...]]:
+    """(mean NLL per token, characters per token, spread of the per-token NLL) of scored prompts."""
+    return [(m, c / max(t, 1), sd) for m, t, c, sd in zip(scores.mean_nll(), scores.tokens, scores.chars,
+                                                         scores.nll_std())]
 
 
 class RealMatcher:
     """Quota cells from real prompts: quantile bins of each matched feature, with the real range as outer edges."""
 
-    def __init__(self, real: list[tuple[float, float]], bins: int, dims: int) -> None:
+    def __init__(self, real: list[tuple[float, ...]], bins: int, dims: int) -> None:
         self.dims = dims
         self.edges = []  # per feature: bins + 1 ascending edges, [0] = real min, [-1] = real max
         for d in range(dims):
@@ -81,7 +86,7 @@ class RealMatcher:
     def nll_range(self) -> tuple[float, float]:
         return self.edges[0][0], self.edges[0][-1]
 
-    def cell(self, f: tuple[float, float]) -> tuple[int, ...] | None:
+    def cell(self, f: tuple[float, ...]) -> tuple[int, ...] | None:
         """The cell of a feature vector, None when any feature lies outside the real range."""
         out = []
         for d in range(self.dims):
@@ -131,7 +136,7 @@ class EnglishKeys:
         if matcher is None or getattr(self, "_matcher_for", None) is not ctx.model:
             real = real_prompts(ctx.tokenizer, [self.key_length], self.match_prompts, self.match_split)
             feats = _features(score_prompts(ctx.model, ctx.tokenizer, real, ctx.batch_size))
-            matcher = RealMatcher(feats, self.match_bins, 1 if self.match == "nll" else 2)
+            matcher = RealMatcher(feats, self.match_bins, 1 if self.match == "nll" else JOINT_DIMS)
             self._matcher, self._matcher_for = matcher, ctx.model  # not dataclass fields: kept out of the header
         quota = matcher.quotas(n)
         kept: list[str] = []
