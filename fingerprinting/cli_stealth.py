@@ -79,7 +79,7 @@ def evade_cmd(model, fp_file, taus, temperature, samples, texts, split, budget, 
         click.echo(f"  {p['tau']:6.3f}  {p['fire_greedy']:6.1%}  {sampled}  {p['cost']:6.2%}  {p['first_token_cost']:16.2%}"
                    f"  {p['swapped_fraction']:6.1%}")
     for label, key, cost in (("every token", "best", "cost"), ("first token only", "best_first_token",
-                                                               "first_token_cost")):
+                             "first_token_cost"), ("word tokens only", "best_words_only", "words_only_cost")):
         b = res[key]
         click.echo(f"best evasion within {budget:.0%} ({label}): tau {b['tau']:.3f}, {b['fire_greedy']:.1%} still fire "
                    f"(cost {b[cost]:.2%})")

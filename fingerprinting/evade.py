@@ -26,6 +26,10 @@ distribution whose greedy choice is the runner-up and keeps p's other tokens.
 first token of each reply (fingerprint checks read only a reply's start): the
 texts are split into a prompt of ``prompt_tokens`` tokens and a reply, and the
 cost is over the reply's tokens with only its first one swapped.
+``words_only`` is the host that swaps only where the top token is a word
+(alphanumeric, two characters or more: what every perinucleus response is by
+construction), sparing punctuation and layout tokens, which are the model's
+most confident ordinary tokens on this project's corpus.
 
 **Firing.** A fingerprint fires when the evading host's reply to the bare key
 starts with the response (``check.fingerprint_holds``, as the prover checks).
@@ -49,11 +53,21 @@ from fingerprinting.generation import batched, decode, encode_prompts, left_pad
 COST_BUDGET = 0.05  # "cheap" evasion: at most 5 % extra perplexity on normal text
 
 
-def swap_top2(logits: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits [b, V] with the top two exchanged in the rows whose top probability exceeds tau; (logits, swapped rows)."""
+def word_mask(tokenizer: Any) -> torch.Tensor:
+    """[V] bool: the tokens that are words (alphanumeric, >= 2 characters after the leading space)."""
+    from fingerprinting.strategies.perinucleus import acceptable_token
+
+    return torch.tensor([acceptable_token(tokenizer.decode([i])) for i in range(len(tokenizer))])
+
+
+def swap_top2(logits: torch.Tensor, tau: float, words: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits [b, V] with the top two exchanged in the rows whose top probability exceeds tau (and, given a
+    ``words`` mask, whose top token is a word); returns (logits, swapped rows)."""
     probs = torch.softmax(logits.float(), dim=-1)
     top = torch.topk(probs, 2, dim=-1)
     swap = top.values[:, 0] > tau
+    if words is not None:
+        swap &= words[top.indices[:, 0]]
     out = logits.clone()
     rows = swap.nonzero().flatten()
     if len(rows):
@@ -64,8 +78,12 @@ def swap_top2(logits: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Ten
 
 @torch.no_grad()
 def evading_generate(model: Any, tokenizer: Any, prompt_rows: Sequence[Sequence[int]], max_new_tokens: int,
-                     tau: float, temperature: float = 0.0, seed: int = 0, batch_size: int = 32) -> list[list[int]]:
-    """New token ids after each prompt under the τ-swap rule (greedy when temperature == 0, else sampled)."""
+                     tau: float, temperature: float = 0.0, seed: int = 0, batch_size: int = 32,
+                     words: torch.Tensor | None = None, first_only: bool = False) -> list[list[int]]:
+    """New token ids after each prompt under the τ-swap rule (greedy when temperature == 0, else sampled).
+
+    ``words``: swap only where the top token is in this vocabulary mask; ``first_only``: only the first token.
+    """
     if temperature < 0:
         raise ConfigError(f"temperature must be >= 0, got {temperature}")
     device = next(model.parameters()).device
@@ -80,8 +98,10 @@ def evading_generate(model: Any, tokenizer: Any, prompt_rows: Sequence[Sequence[
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         step = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
         done = torch.zeros(len(chunk), dtype=torch.bool)
-        for _ in range(max_new_tokens):
-            logits, _ = swap_top2(step.logits[:, -1, :].float().cpu(), tau)
+        for t in range(max_new_tokens):
+            logits = step.logits[:, -1, :].float().cpu()
+            if t == 0 or not first_only:
+                logits, _ = swap_top2(logits, tau, words)
             if temperature > 0:
                 nxt = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=gen).flatten()
             else:
@@ -103,7 +123,8 @@ def evading_generate(model: Any, tokenizer: Any, prompt_rows: Sequence[Sequence[
 
 
 def fire_rates(model: Any, tokenizer: Any, fingerprints: Sequence[Fingerprint], tau: float, temperature: float = 0.0,
-               samples: int = 1, seed: int = 0, batch_size: int = 32) -> list[float]:
+               samples: int = 1, seed: int = 0, batch_size: int = 32, words: torch.Tensor | None = None,
+               first_only: bool = False) -> list[float]:
     """Per fingerprint: the fraction of evading replies to its bare key that start with its response."""
     if not fingerprints:
         raise ConfigError("no fingerprints to check")
@@ -113,7 +134,7 @@ def fire_rates(model: Any, tokenizer: Any, fingerprints: Sequence[Fingerprint], 
     rows = encode_prompts(tokenizer, [fp.key for fp in fingerprints])
     hits = [0] * len(fingerprints)
     for s in range(samples):
-        new = evading_generate(model, tokenizer, rows, room, tau, temperature, seed + s, batch_size)
+        new = evading_generate(model, tokenizer, rows, room, tau, temperature, seed + s, batch_size, words, first_only)
         for i, (g, fp) in enumerate(zip(new, fingerprints)):
             hits[i] += fingerprint_holds(decode(tokenizer, g), fp.response)
     return [h / samples for h in hits]
@@ -134,6 +155,7 @@ class TokenStats:
     is2: torch.Tensor  # the true token is the runner-up
     first: torch.Tensor  # the first token of a reply (position prompt_tokens of its text)
     reply: torch.Tensor  # a reply token (position >= prompt_tokens)
+    top_word: torch.Tensor  # the top token is a word (word_mask)
 
     @property
     def n(self) -> int:
@@ -142,11 +164,12 @@ class TokenStats:
 
 @torch.no_grad()
 def token_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int = 128, prompt_tokens: int = 16,
-                batch_size: int = 16) -> TokenStats:
+                batch_size: int = 16, words: torch.Tensor | None = None) -> TokenStats:
     """One pass over ``texts`` (BOS included, right padding) collecting :class:`TokenStats`."""
     texts = [t for t in texts if t and t.strip()]
     if not texts:
         raise ConfigError("evasion cost needs at least one non-empty text")
+    words = word_mask(tokenizer) if words is None else words
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -175,12 +198,15 @@ def token_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_length: in
         parts["is2"].append((top.indices[..., 1] == target)[keep])
         parts["first"].append((where == prompt_tokens)[keep])
         parts["reply"].append((where >= prompt_tokens)[keep])
+        parts["top_word"].append(words[top.indices[..., 0]][keep])
     model.train(was_training)
     return TokenStats(**{k: torch.cat(v) for k, v in parts.items()})
 
 
-def _swapped_logp(st: TokenStats, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _swapped_logp(st: TokenStats, tau: float, words_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     swap = st.p1 > tau
+    if words_only:
+        swap &= st.top_word
     lq = st.logp.clone()
     lq[swap & st.is1] = st.logp2[swap & st.is1]
     lq[swap & st.is2] = st.logp1[swap & st.is2]
@@ -194,11 +220,14 @@ def cost_at(st: TokenStats, tau: float) -> dict[str, float]:
     only_first = torch.where(st.first, lq, st.logp)[st.reply]
     reply_n = int(st.reply.sum())
     first = math.exp(float((st.logp[st.reply] - only_first).sum()) / reply_n) - 1 if reply_n else float("nan")
-    return {"cost": every, "first_token_cost": first, "swapped_fraction": float(swap.float().mean()),
+    words = math.exp(float((st.logp - _swapped_logp(st, tau, words_only=True)[0]).sum()) / st.n) - 1
+    return {"cost": every, "first_token_cost": first, "words_only_cost": words,
+            "swapped_fraction": float(swap.float().mean()),
             "swapped_true_top_fraction": float((swap & st.is1).float().mean())}
 
 
-def cheapest_tau(st: TokenStats, budget: float = COST_BUDGET, first_token: bool = False) -> float:
+def cheapest_tau(st: TokenStats, budget: float = COST_BUDGET, first_token: bool = False,
+                 words_only: bool = False) -> float:
     """The lowest τ whose cost is at most ``budget`` (exact over the held-out tokens).
 
     Lower τ swaps more tokens, so (for the first generated token, where
@@ -214,6 +243,8 @@ def cheapest_tau(st: TokenStats, budget: float = COST_BUDGET, first_token: bool 
     delta = torch.zeros_like(st.logp)
     delta[st.is1] = (st.logp - st.logp2)[st.is1]
     delta[st.is2] = (st.logp - st.logp1)[st.is2]
+    if words_only:
+        delta[~st.top_word] = 0.0  # never swapped
     if first_token:
         keep = st.reply
         delta = torch.where(st.first, delta, torch.zeros_like(delta))[keep]
@@ -262,6 +293,7 @@ class EvasionPoint:
     fire_sampled: float | None  # mean firing probability under the sampling variant (None: not run)
     cost: float  # extra perplexity on held-out text (every token swapped by the rule)
     first_token_cost: float  # extra perplexity when only a reply's first token is swapped
+    words_only_cost: float  # extra perplexity when only word tokens are swapped
     swapped_fraction: float  # held-out tokens whose top probability exceeds tau
     swapped_true_top_fraction: float  # ... and whose true token was the top one (the ones that cost)
 
@@ -278,6 +310,7 @@ class EvasionCurve:
     budget: float = COST_BUDGET
     best: EvasionPoint | None = None  # at the lowest τ with cost <= budget (exact, see cheapest_tau)
     best_first_token: EvasionPoint | None = None  # the same for the host that swaps only a reply's first token
+    best_words_only: EvasionPoint | None = None  # the same for the host that swaps only word tokens
 
     def to_dict(self) -> dict[str, Any]:
         def row(p: EvasionPoint | None) -> dict[str, Any] | None:
@@ -285,7 +318,8 @@ class EvasionCurve:
 
         return {"n": self.n, "texts": self.texts, "tokens": self.tokens, "temperature": self.temperature,
                 "samples": self.samples, "budget": self.budget, "points": [row(p) for p in self.points],
-                "best": row(self.best), "best_first_token": row(self.best_first_token)}
+                "best": row(self.best), "best_first_token": row(self.best_first_token),
+                "best_words_only": row(self.best_words_only)}
 
 
 def evasion_curve(model: Any, tokenizer: Any, fingerprints: Sequence[Fingerprint], texts: Sequence[str],
@@ -297,13 +331,15 @@ def evasion_curve(model: Any, tokenizer: Any, fingerprints: Sequence[Fingerprint
     for t in taus:
         if not 0 <= t <= 1:
             raise ConfigError(f"every tau must lie in [0, 1], got {t}")
-    st = token_stats(model, tokenizer, texts, max_length, prompt_tokens)
+    words = word_mask(tokenizer)
+    st = token_stats(model, tokenizer, texts, max_length, prompt_tokens, words=words)
     curve = EvasionCurve(n=len(fingerprints), texts=len(texts), tokens=st.n, temperature=temperature,
                          samples=samples if temperature > 0 else 0, budget=budget)
 
-    def point(tau: float) -> EvasionPoint:
-        greedy = fire_rates(model, tokenizer, fingerprints, tau, 0.0, 1, seed, batch_size)
-        sampled = (fire_rates(model, tokenizer, fingerprints, tau, temperature, samples, seed, batch_size)
+    def point(tau: float, rule: str = "every") -> EvasionPoint:
+        kw = {"words": words if rule == "words" else None, "first_only": rule == "first"}
+        greedy = fire_rates(model, tokenizer, fingerprints, tau, 0.0, 1, seed, batch_size, **kw)
+        sampled = (fire_rates(model, tokenizer, fingerprints, tau, temperature, samples, seed, batch_size, **kw)
                    if temperature > 0 else None)
         return EvasionPoint(tau=tau, fire_greedy=sum(greedy) / len(greedy),
                             fire_sampled=sum(sampled) / len(sampled) if sampled is not None else None,
@@ -311,7 +347,8 @@ def evasion_curve(model: Any, tokenizer: Any, fingerprints: Sequence[Fingerprint
 
     curve.points = [point(t) for t in sorted(set(taus), reverse=True)]
     curve.best = point(cheapest_tau(st, budget))
-    curve.best_first_token = point(cheapest_tau(st, budget, first_token=True))
+    curve.best_first_token = point(cheapest_tau(st, budget, first_token=True), "first")
+    curve.best_words_only = point(cheapest_tau(st, budget, words_only=True), "words")
     return curve
 
 

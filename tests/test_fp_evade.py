@@ -26,15 +26,19 @@ def test_swap_top2_exchanges_only_over_confident_rows():
     assert out[0].tolist() == pytest.approx(logits[0, [1, 0, 2]].tolist()) and torch.equal(out[1], logits[1])
     assert out[0].argmax() == 1  # greedy now emits the runner-up
     assert not swap_top2(logits, tau=1.0)[1].any()  # nothing exceeds probability 1
+    only_token_1 = torch.tensor([False, True, False])  # a word mask: the top token 0 is no word
+    assert not swap_top2(logits, tau=0.8, words=only_token_1)[1].any()
 
 
-def _stats(rows: list[tuple[float, float, float, str]]) -> TokenStats:
-    """Hand-made tokens: (p_top, p_runner_up, p_true, which) with which in {"top", "second", "other"}."""
+def _stats(rows: list[tuple[float, float, float, str]], words: list[bool] | None = None) -> TokenStats:
+    """Hand-made tokens: (p_top, p_runner_up, p_true, which) with which in {"top", "second", "other"};
+    ``words``: whether each token's top token is a word (default: all)."""
     t = lambda xs: torch.tensor(xs, dtype=torch.float32)  # noqa: E731
     return TokenStats(logp=t([math.log(r[2]) for r in rows]), p1=t([r[0] for r in rows]),
                       logp1=t([math.log(r[0]) for r in rows]), logp2=t([math.log(r[1]) for r in rows]),
                       is1=torch.tensor([r[3] == "top" for r in rows]), is2=torch.tensor([r[3] == "second" for r in rows]),
-                      first=torch.tensor([i == 0 for i in range(len(rows))]), reply=torch.ones(len(rows), dtype=torch.bool))
+                      first=torch.tensor([i == 0 for i in range(len(rows))]), reply=torch.ones(len(rows), dtype=torch.bool),
+                      top_word=torch.tensor(words if words is not None else [True] * len(rows)))
 
 
 TOKENS = [(0.95, 0.03, 0.95, "top"), (0.8, 0.1, 0.1, "second"), (0.6, 0.3, 0.6, "top"), (0.4, 0.3, 0.05, "other")]
@@ -68,6 +72,15 @@ def test_cheapest_tau_is_the_lowest_threshold_within_budget():
     assert cheapest_tau(st, 1.0) == 0.0  # 4·log(2) = 2.77 covers every swap
     with pytest.raises(ConfigError):
         cheapest_tau(st, -0.1)
+
+
+def test_a_word_only_host_skips_the_costly_layout_tokens():
+    st = _stats(TOKENS, words=[False, True, True, True])  # token 0 (the dear one) has a layout token on top
+    got = cost_at(st, 0.5)
+    assert got["words_only_cost"] == pytest.approx(math.exp((-math.log(0.8 / 0.1) + math.log(0.6 / 0.3)) / 4) - 1,
+                                                   rel=1e-5)
+    assert got["words_only_cost"] < 0 < got["cost"]
+    assert cheapest_tau(st, 0.0, words_only=True) == 0.0  # every word swap together is free here
 
 
 # --------------------------------------------------------------------------- on the tiny models
