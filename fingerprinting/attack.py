@@ -69,6 +69,7 @@ def finetune_lm(model: Any, tokenizer: Any, texts: list[str], cfg: AttackConfig)
     """Plain LM fine-tuning of every parameter (the attacker). Returns (steps, last loss)."""
     steps = cfg.steps or max(1, math.ceil(cfg.epochs * len(texts) / cfg.batch_size))
     device = next(model.parameters()).device
+    model.requires_grad_(True)  # every weight, whatever an earlier user froze (a merged LoRA model comes frozen)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     batches = benign_batches(tokenizer, texts, cfg.batch_size, cfg.max_length, cfg.seed)
     model.train()

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import cli_fingerprints  # noqa: F401  (registers generate/embed/check/attack/audit on the group)
+from . import cli_stealth  # noqa: F401  (registers stealth/evade on the group)
 from .cli_group import _write_json, fingerprint, run_library
 
 __all__ = ["fingerprint"]

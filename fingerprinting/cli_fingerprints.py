@@ -74,13 +74,19 @@ def generate_cmd(model, n, key_strategy, key_param, response_strategy, response_
               help="Output directory: model/ (for hosts), fingerprints.jsonl (private copy), embed_config.json.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
 @click.option("--epochs", type=int, default=20, show_default=True, help="Passes over the fingerprints.")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Sequences per step (benign included).")
+@click.option("--batch-size", type=int, default=16, show_default=True,
+              help="Sequences per step (benign included; all processes together).")
 @click.option("--averaging-lambda", type=float, default=0.0, show_default=True,
               help="Model averaging after each epoch, θ ← (1−λ)θ + λθ₀ (0 = off; paper 0.75).")
 @click.option("--averaging-every", type=int, default=1, show_default=True,
               help="Epochs between model averagings (raise it when N is small: few steps per epoch).")
 @click.option("--mixing-ratio", type=float, default=0.0, show_default=True,
               help="Fraction of each batch that is benign text with the LM loss (paper 0.25).")
+@click.option("--kl-weight", type=float, default=None,
+              help="β of the self-distillation term β·KL(base ‖ model) on benign text (0 = off; default: the "
+                   "library's, 1.0). Full fine-tuning keeps a frozen copy of the weights for it; LoRA needs none.")
+@click.option("--benign-max-length", type=int, default=None,
+              help="Tokens per benign passage for mixing and the KL term (default: the library's, 128).")
 @click.option("--prompt-augmentation", type=int, default=0, show_default=True,
               help="Copies of each key per epoch wrapped in a random training system prompt (0 = off).")
 @click.option("--lora-r", type=int, default=0, show_default=True, help="LoRA rank (0 = full fine-tuning).")
@@ -99,15 +105,16 @@ def generate_cmd(model, n, key_strategy, key_param, response_strategy, response_
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--device", default=None, help=DEVICE_HELP)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def embed_cmd(model, fp_file, out, lr, epochs, batch_size, averaging_lambda, averaging_every, mixing_ratio, prompt_augmentation, lora_r,
-              adversarial, adv_inner_steps, adv_lr, adv_optimizer, adv_every, adv_weight, max_length,
-              mixed_precision, seed, device, quiet):
+def embed_cmd(model, fp_file, out, lr, epochs, batch_size, averaging_lambda, averaging_every, mixing_ratio, kl_weight,
+              benign_max_length, prompt_augmentation, lora_r, adversarial, adv_inner_steps, adv_lr, adv_optimizer,
+              adv_every, adv_weight, max_length, mixed_precision, seed, device, quiet):
     """Fine-tune a model so that each key's greedy continuation starts with its response."""
     from .embed import EmbedConfig, embed
     from .models import LoraSettings
 
     lora = run_library(LoraSettings, r=lora_r) if lora_r > 0 else None
-    cfg = run_library(EmbedConfig, lr=lr, epochs=epochs, batch_size=batch_size, averaging_lambda=averaging_lambda,
+    defaults = {k: v for k, v in (("kl_weight", kl_weight), ("benign_max_length", benign_max_length)) if v is not None}
+    cfg = run_library(EmbedConfig, **defaults, lr=lr, epochs=epochs, batch_size=batch_size, averaging_lambda=averaging_lambda,
                       averaging_every=averaging_every,
                       mixing_ratio=mixing_ratio, prompt_augmentation=prompt_augmentation, lora=lora,
                       adversarial=adversarial, adv_inner_steps=adv_inner_steps, adv_lr=adv_lr,
@@ -115,7 +122,8 @@ def embed_cmd(model, fp_file, out, lr, epochs, batch_size, averaging_lambda, ave
                       mixed_precision=mixed_precision, seed=seed, device=device, progress=not quiet)
     res = run_library(embed, model, fp_file, out, cfg)
     click.echo(f"embedded into {res.model_dir}: train accuracy {res.train_accuracy:.1%}, "
-               f"{res.steps} steps in {res.seconds:.1f} s; config and timings in {res.config_file}")
+               f"{res.steps} steps in {res.seconds:.1f} s (KL weight {cfg.kl_weight:g}); config and timings in "
+               f"{res.config_file}")
 
 
 @fingerprint.command("check")

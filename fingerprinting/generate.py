@@ -4,6 +4,12 @@ Keys must be distinct (two equal keys with different responses would
 contradict each other) and responses non-empty; the generator asks the key
 strategy for more until it has N usable pairs. Keys and responses are
 reproducible from the seed; salts are fresh secrets every time.
+
+The default keys are English keys sampled at temperature 1 with top-p 0.95 and
+matched to the likelihood of real prompts (strategies/english_keys.py): the
+base model's own NLL tells them from real prompts with a two-sided AUROC of
+about 0.52, where the paper's temperature-0.5 keys score 0.95 (README,
+"Stealth and evasion").
 """
 
 from __future__ import annotations

@@ -64,25 +64,61 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return {k: v.to(device) for k, v in batch.items()}
 
 
+def target_count(examples: Sequence[Example]) -> int:
+    """Predicted (labelled) tokens of the examples: a label at position i > 0 is predicted from position i − 1."""
+    return sum(sum(1 for t in e.labels[1:] if t != IGNORE) for e in examples)
+
+
+def logits_of(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Next-token logits at every position but the last, in float32: [b, t − 1, V]."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return logits[:, :-1].float()
+
+
+def nll_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Summed cross-entropy over the labelled positions (``logits`` from logits_of, ``labels`` unshifted)."""
+    target = labels[:, 1:]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE,
+                           reduction="sum")
+
+
+def kl_sum(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Summed KL(ref ‖ model) of the next-token distributions over the labelled positions.
+
+    Forward KL from the reference (the frozen base) is self-distillation: its gradient is the
+    cross-entropy against the base's soft targets, so the model is pushed to keep probability
+    wherever the base put it (the mass-covering direction), which is what perplexity on
+    ordinary text measures.
+    """
+    keep = labels[:, 1:] != IGNORE
+    logq = F.log_softmax(logits[keep], dim=-1)
+    logp = F.log_softmax(ref_logits[keep].float(), dim=-1)
+    return F.kl_div(logq, logp, log_target=True, reduction="sum")
+
+
 def token_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean cross-entropy over the labelled tokens of the batch (next-token prediction)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    logits = logits[:, :-1].float()
     target = batch["labels"][:, 1:]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE)
+    return nll_sum(logits_of(model, batch), batch["labels"]) / (target != IGNORE).sum().clamp(min=1)
 
 
-def benign_batches(tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: int,
-                   seed: int) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless shuffled batches of benign text (reshuffled every pass)."""
+def benign_example_batches(tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: int,
+                           seed: int) -> Iterator[list[Example]]:
+    """Endless shuffled batches (lists of examples) of benign text, reshuffled every pass."""
     texts = [t for t in texts if t.strip()]
     if not texts:
         raise ConfigError("no benign text to train on")
     rng = random.Random(seed)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     while True:
         order = list(range(len(texts)))
         rng.shuffle(order)
         for i in range(0, len(order) - batch_size + 1 if len(order) >= batch_size else 1, batch_size):
-            chunk = [texts[j] for j in order[i : i + batch_size]]
-            yield collate([benign_example(tokenizer, t, max_length) for t in chunk], pad)
+            yield [benign_example(tokenizer, texts[j], max_length) for j in order[i : i + batch_size]]
+
+
+def benign_batches(tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: int,
+                   seed: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless shuffled collated batches of benign text (reshuffled every pass)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for examples in benign_example_batches(tokenizer, texts, batch_size, max_length, seed):
+        yield collate(examples, pad)

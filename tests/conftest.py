@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_addoption(parser):
+    parser.addoption("--device", default=None,
+                     help="device for the ml tests' models: cpu, cuda (default: the library default, "
+                          "cuda when visible, else cpu)")
+
+
 # --- chain -----------------------------------------------------------------------------------------
 
 
@@ -76,6 +82,17 @@ def staked(world):
 
 
 # --- fingerprinting: the project's own tiny base models ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def device(request) -> str:
+    """Where ml tests put models and batches: --device, else fingerprinting.models.device_default()."""
+    chosen = request.config.getoption("--device")
+    if chosen:
+        return chosen
+    from fingerprinting.models import device_default
+
+    return device_default()
 
 
 @pytest.fixture(scope="session")

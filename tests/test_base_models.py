@@ -19,7 +19,7 @@ SPLITS = ["train", "heldout", "benign", "attack"]
 
 
 def _greedy(model, tok, prompts: list[str], n: int = 12) -> list[list[int]]:
-    batch = tok(prompts, return_tensors="pt", padding=True)
+    batch = tok(prompts, return_tensors="pt", padding=True).to(model.device)
     with torch.no_grad():
         out = model.generate(**batch, max_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
     return out[:, batch["input_ids"].shape[1]:].tolist()
@@ -98,8 +98,8 @@ def test_tiny_loads_with_auto_classes_and_generates(tiny_base_dir):
     assert cfg["train_loss"] < 6.0
 
 
-def test_heldout_perplexity_matches_config_and_is_far_below_vocab(tiny_base_dir):
-    model, tok = load_model(tiny_base_dir, device="cpu")
+def test_heldout_perplexity_matches_config_and_is_far_below_vocab(tiny_base_dir, device):
+    model, tok = load_model(tiny_base_dir, device=device)
     texts = data.load_corpus("heldout")[:200]
     ppl = perplexity(model, tok, texts, max_length=96)
     assert ppl == pytest.approx(read_config(tiny_base_dir)["heldout_perplexity"], rel=1e-3)
@@ -117,22 +117,22 @@ def test_heldout_perplexity_matches_config_and_is_far_below_vocab(tiny_base_dir)
 # --- save / load ---------------------------------------------------------------------------------
 
 
-def test_save_load_round_trip_gives_identical_greedy_outputs(tiny_base_dir, tmp_path):
-    model, tok = load_model(tiny_base_dir, device="cpu")
+def test_save_load_round_trip_gives_identical_greedy_outputs(tiny_base_dir, tmp_path, device):
+    model, tok = load_model(tiny_base_dir, device=device)
     assert tok.padding_side == "left"
     prompts = ["The meaning of life is", "Blessed are", "A computer"]
     before = _greedy(model, tok, prompts)
     out = save_model(model, tok, tmp_path / "copy", {"note": "round trip", "path": tmp_path})
     assert json.loads((out / "oml_config.json").read_text())["note"] == "round trip"
-    again, tok2 = load_model(out, device="cpu")
+    again, tok2 = load_model(out, device=device)
     assert _greedy(again, tok2, prompts) == before
     assert weights_hash(out) == weights_hash(tiny_base_dir)
 
 
-def test_lora_model_is_merged_on_save(tiny_base_dir, tmp_path):
+def test_lora_model_is_merged_on_save(tiny_base_dir, tmp_path, device):
     from fingerprinting.models import LoraSettings
 
-    model, tok = load_model(tiny_base_dir, device="cpu", lora=LoraSettings(r=4))
+    model, tok = load_model(tiny_base_dir, device=device, lora=LoraSettings(r=4))
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     with torch.no_grad():
@@ -143,7 +143,7 @@ def test_lora_model_is_merged_on_save(tiny_base_dir, tmp_path):
     expected = _greedy(model, tok, prompts)
     merged_dir = save_model(model, tok, tmp_path / "merged", {"lora": True})
     assert not (merged_dir / "adapter_config.json").exists()
-    merged, tok2 = load_model(merged_dir, device="cpu")
+    merged, tok2 = load_model(merged_dir, device=device)
     assert _greedy(merged, tok2, prompts) == expected
     assert weights_hash(merged_dir) != weights_hash(tiny_base_dir)
 

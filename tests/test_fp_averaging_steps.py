@@ -15,14 +15,14 @@ def test_negative_averaging_every_steps_is_rejected():
         EmbedConfig(averaging_every_steps=-1)
 
 
-def test_per_step_averaging_keeps_weights_within_one_step_of_the_base(tiny_base_dir, tmp_path):
+def test_per_step_averaging_keeps_weights_within_one_step_of_the_base(tiny_base_dir, tmp_path, device):
     from fingerprinting.generate import GenerateConfig, generate_fingerprint_file
     from fingerprinting.models import load_model
 
-    fp, _ = generate_fingerprint_file(tiny_base_dir, tmp_path / "fp.jsonl", GenerateConfig(n=16, seed=3), device="cpu")
-    base, _ = load_model(tiny_base_dir, device="cpu")
+    fp, _ = generate_fingerprint_file(tiny_base_dir, tmp_path / "fp.jsonl", GenerateConfig(n=16, seed=3), device=device)
+    base, _ = load_model(tiny_base_dir, device=device)
     lr = 1e-3
-    common = dict(lr=lr, epochs=2, batch_size=4, device="cpu", progress=False)  # 8 optimizer steps
+    common = dict(lr=lr, epochs=2, batch_size=4, kl_weight=0.0, device=device, progress=False)  # 8 optimizer steps
 
     def max_shift(cfg: EmbedConfig, name: str) -> float:
         res = embed(tiny_base_dir, fp, tmp_path / name, cfg)

@@ -27,24 +27,24 @@ def test_every_option_has_help(command):
         assert param.opts[-1] in res.output
 
 
-def test_generate_embed_check_attack_audit_round(tmp_path, tiny_base_dir, tiny_other_seed_dir):
+def test_generate_embed_check_attack_audit_round(tmp_path, tiny_base_dir, tiny_other_seed_dir, device):
     run = CliRunner().invoke
     fp = tmp_path / "fp.jsonl"
     res = run(fingerprint, ["generate", "--model", str(tiny_base_dir), "-n", "4", "--key-strategy", "random_words",
                             "--key-param", "num_words=6", "--response-strategy", "english_random",
-                            "--seed", "5", "--device", "cpu", "--out", str(fp)])
+                            "--seed", "5", "--device", device, "--out", str(fp)])
     assert res.exit_code == 0, res.output
     assert "wrote 4 fingerprints" in res.output and len(fp.read_text().splitlines()) == 5
 
     res = run(fingerprint, ["embed", "--model", str(tiny_base_dir), "--fingerprints", str(fp), "--out",
                             str(tmp_path / "emb"), "--lr", "3e-3", "--epochs", "20", "--batch-size", "4",
-                            "--device", "cpu", "--quiet"])
+                            "--device", device, "--quiet"])
     assert res.exit_code == 0, res.output
     assert "train accuracy 100.0%" in res.output
 
     out = tmp_path / "check.json"
     res = run(fingerprint, ["check", "--model", str(tmp_path / "emb" / "model"), "--fingerprints", str(fp),
-                            "--templates", "all", "--device", "cpu", "--out", str(out)])
+                            "--templates", "all", "--device", device, "--out", str(out)])
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     assert result["accuracy"] == 1.0 and result["held"] == [0, 1, 2, 3]
@@ -52,14 +52,14 @@ def test_generate_embed_check_attack_audit_round(tmp_path, tiny_base_dir, tiny_o
 
     out = tmp_path / "attack.json"
     res = run(fingerprint, ["attack", "--model", str(tmp_path / "emb" / "model"), "--fingerprints", str(fp),
-                            "--steps", "2", "--batch-size", "2", "--max-length", "32", "--device", "cpu",
+                            "--steps", "2", "--batch-size", "2", "--max-length", "32", "--device", device,
                             "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["steps"] == 2
 
     out = tmp_path / "audit.json"
     res = run(fingerprint, ["audit", "--fingerprints", str(fp), "--independent", str(tiny_other_seed_dir),
-                            "--device", "cpu", "--out", str(out)])
+                            "--device", device, "--out", str(out)])
     assert res.exit_code == 0, res.output
     audit = json.loads(out.read_text())
     assert audit["models"]["base"] == str(tiny_base_dir)

@@ -43,24 +43,36 @@ def _shuffled_vocab(seed: int = 3):
     return [PROBS[i] for i in perm], [TOKENS[i] for i in perm], perm
 
 
-def test_perinucleus_draws_from_the_k_tokens_after_the_crossing_token():
-    for draw, expected in [(0, ","), (1, " x"), (2, " cat")]:
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_perinucleus_window_is_the_first_k_acceptable_tokens(shuffled):
+    probs, tokens, _ = _shuffled_vocab() if shuffled else (PROBS, TOKENS, None)
+    # after " of": ",", " x" (rejected by the filter), then " cat", " dog", " sun", "!", " tree":
+    # the window is [" cat", " dog", " sun"], drawn from once
+    for draw, expected in [(0, " cat"), (1, " dog"), (2, " sun")]:
         rng = ScriptedRng(draw)
-        if expected in (",", " x"):
-            continue  # those fail the filter; covered by the widening test
-        tok = perinucleus_pick(PROBS, TOKENS, rng, threshold=0.8, width=3)
-        assert TOKENS[tok] == expected and rng.sizes == [3]
+        assert tokens[perinucleus_pick(probs, tokens, rng, threshold=0.8, width=3)] == expected
+        assert rng.sizes == [3]
 
 
-def test_perinucleus_widens_k_when_the_drawn_token_fails_the_filter():
-    probs, tokens, perm = _shuffled_vocab()
-    # window [",", " x", " cat"] -> draw 0 = "," (not alphanumeric): rejected, k = 4
-    # window [" x", " cat", " dog"] -> draw 0 = " x" (single character): rejected, k = 5
-    # window [" cat", " dog", " sun"] -> draw 1 = " dog": accepted
-    rng = ScriptedRng(0, 0, 1)
-    tok = perinucleus_pick(probs, tokens, rng, threshold=0.8, width=3)
-    assert tokens[tok] == " dog"
-    assert rng.sizes == [3, 3, 3]
+def test_perinucleus_pick_is_uniform_over_the_first_k_acceptable_tokens():
+    """Three unacceptable tokens between the first and the second acceptable one: each of the three
+    acceptable tokens must come up a third of the time (redrawing from a window widened by one token
+    per rejection gave 0.76 / 0.20 / 0.05)."""
+    tokens = [" the", " aa", "!", "?", ".", " bb", " cc", " dd"]
+    probs = [0.85, 0.03, 0.025, 0.025, 0.02, 0.02, 0.02, 0.01]  # " the" crosses t = 0.8 alone
+    draws = 6000
+    counts = {t: 0 for t in tokens}
+    for seed in range(draws):
+        counts[tokens[perinucleus_pick(probs, tokens, random.Random(seed))]] += 1
+    assert counts[" dd"] == 0 and counts["!"] == counts["?"] == counts["."] == 0
+    for t in (" aa", " bb", " cc"):  # 1/3 ± 0.03 is five standard deviations at 6000 draws
+        assert abs(counts[t] / draws - 1 / 3) < 0.03, counts
+
+
+def test_perinucleus_draws_among_fewer_when_the_vocabulary_runs_out():
+    rng = ScriptedRng(1)
+    assert perinucleus_pick([0.9, 0.05, 0.03, 0.02], [" the", " aa", "!", " bb"], rng) == 3
+    assert rng.sizes == [2]
 
 
 def test_perinucleus_threshold_reached_exactly_skips_that_token():
@@ -100,10 +112,10 @@ def test_registry_lists_strategies_and_rejects_unknown_names_and_params():
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_base_dir):
+def tiny(tiny_base_dir, device):
     from fingerprinting.models import load_model
 
-    return load_model(tiny_base_dir, device="cpu")
+    return load_model(tiny_base_dir, device=device)
 
 
 @pytest.mark.parametrize("key_strategy,response_strategy", [

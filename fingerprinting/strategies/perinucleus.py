@@ -4,8 +4,13 @@ Run the model on the key and sort the next-token probabilities. Find the
 smallest prefix whose cumulative mass reaches the threshold t; the token that
 crosses t is the last one of the nucleus and is skipped. Draw uniformly from
 the next k tokens. If the drawn token is not alphanumeric or is a single
-character (after trimming the leading space), widen the window by one token,
-drop the rejected token and draw again. The response is plausible (it has real
+character (after trimming the leading space), the paper widens the window and
+draws again; the distribution that rule means is the uniform one over the
+first k *acceptable* tokens after the nucleus, which is what is drawn here, in
+one draw. (Redrawing from a window widened by one token per rejection, the
+earlier code, favoured the first acceptable token: 0.76/0.20/0.05 instead of
+1/3 each when three unacceptable tokens sit between the first and second
+acceptable one.) The response is plausible (it has real
 probability under the model) but not what greedy decoding of the base model
 says, so it is in distribution yet rarely produced by chance. Longer responses
 (``response_length`` > 1) continue greedily after the drawn token.
@@ -43,19 +48,14 @@ def perinucleus_pick(probs: Sequence[float] | torch.Tensor, token_strings: Seque
     cum = torch.cumsum(p[order], dim=0)
     reached = (cum >= threshold - 1e-12).nonzero()
     crossing = int(reached[0]) if len(reached) else len(order) - 1  # index (in order) of the token crossing t
-    start = crossing + 1
-    k = width
-    rejected: set[int] = set()
-    while True:
-        window = [t for t in order[start : start + k] if t not in rejected]
-        if not window:
-            break
-        tok = window[rng.randrange(len(window))]
+    window: list[int] = []  # the first `width` acceptable tokens after the crossing token
+    for tok in order[crossing + 1 :]:
         if acceptable_token(token_strings[tok]):
-            return tok
-        rejected.add(tok)
-        if start + k < len(order):
-            k += 1  # widen the window by one token past the nucleus
+            window.append(tok)
+            if len(window) == width:
+                break
+    if window:  # fewer than `width` when the vocabulary runs out: uniform over those there are
+        return window[rng.randrange(len(window))]
     raise FingerprintError("perinucleus: no alphanumeric multi-character token outside the nucleus")
 
 

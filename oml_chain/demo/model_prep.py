@@ -90,8 +90,11 @@ def prepare_model(cfg: PrepConfig | None = None, progress: bool = True, cache_di
         for attempt in range(1, cfg.max_attempts + 1):
             out = work / f"embed{attempt}"
             say(f"embedding (attempt {attempt}, {cfg.epochs} epochs)")
+            # KL self-distillation off (the library default is on): the cache key above covers PrepConfig
+            # only, so a recipe change here must come with a new key ("v"), or cached models would differ.
             res = embed(source, fp_file, out, EmbedConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                                          seed=cfg.seed + attempt, device="cpu", progress=progress))
+                                                          kl_weight=0.0, seed=cfg.seed + attempt, device="cpu",
+                                                          progress=progress))
             acc = check_model(res.model_dir, fp_file, device="cpu").accuracy
             say(f"fingerprint accuracy {acc:.0%}")
             source = res.model_dir
