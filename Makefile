@@ -89,8 +89,11 @@ deploy: setup
 bench-gas: setup
 	$(PY) benchmarks/bench_gas.py
 
+# Utility, persistence and false positives (hours on 2 cores: BENCH_ARGS="--quick" for a smoke run), then
+# stealth AUROCs and evasion curves (benchmarks/bench_fingerprint_stealth.py, minutes).
 bench-fingerprint: setup
-	$(PY) benchmarks/bench_fingerprint.py
+	$(PY) benchmarks/bench_fingerprint.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_fingerprint_stealth.py
 
 bench-serve: setup
 	$(PY) benchmarks/bench_serve.py

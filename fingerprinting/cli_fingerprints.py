@@ -39,7 +39,7 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
 @click.option("--key-strategy", default="english", show_default=True,
               help="random_tokens | random_words | english (text the model writes after a random word).")
 @click.option("--key-param", multiple=True, metavar="NAME=VALUE",
-              help="Key strategy parameter, repeatable (e.g. key_length=16, temperature=0.5).")
+              help="Key strategy parameter, repeatable (e.g. key_length=16, top_p=0.9; english keys default to temperature 1, top-p 0.95, filtered to match real text).")
 @click.option("--response-strategy", default="perinucleus", show_default=True,
               help="perinucleus | english_random | english.")
 @click.option("--response-param", multiple=True, metavar="NAME=VALUE",

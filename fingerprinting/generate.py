@@ -24,6 +24,12 @@ from fingerprinting.fpfile import (Fingerprint, FingerprintHeader, make_fingerpr
 from fingerprinting.strategies import (GenerationContext, make_key_strategy, make_response_strategy,
                                        strategy_params)
 
+# Bumped whenever a strategy draws different fingerprints from the same GenerateConfig, so that caches keyed by
+# the config (oml_chain/demo/model_prep.py) never reuse fingerprints of the old code. 2: perinucleus draws
+# uniformly among exactly the first k acceptable tokens; english keys sample at temperature 1, top-p 0.95, filtered
+# to match real text.
+STRATEGY_VERSION = 2
+
 
 @dataclass
 class GenerateConfig:

@@ -33,11 +33,35 @@ class PrepConfig:
     epochs: int = 30
     lr: float = 2e-3
     batch_size: int = 16
+    mixing_ratio: float = 0.5  # half of each batch benign text ...
+    kl_weight: float = 1.0  # ... held to the base's next-token distribution: no utility cost (README figures)
     max_attempts: int = 3
 
+    def generate_config(self):
+        from fingerprinting.generate import GenerateConfig
+
+        return GenerateConfig(n=self.n, key_strategy=self.key_strategy, key_params=dict(self.key_params),
+                              response_strategy=self.response_strategy, seed=self.seed)
+
+    def embed_config(self, attempt: int, progress: bool = False):
+        from fingerprinting.embed import EmbedConfig
+
+        return EmbedConfig(lr=self.lr, epochs=self.epochs, batch_size=self.batch_size, mixing_ratio=self.mixing_ratio,
+                           kl_weight=self.kl_weight, seed=self.seed + attempt, device="cpu", progress=progress)
+
     def key(self, base_key: str) -> str:
-        blob = json.dumps({**asdict(self), "base": base_key, "v": 1}, sort_keys=True)
+        """The cache key: this config, the base model's recipe, and the whole generation and embedding recipe as
+        the library fills it in (its defaults included), so a changed default never reuses a stale model."""
+        from fingerprinting.generate import STRATEGY_VERSION
+
+        recipe = {"generate": _plain(asdict(self.generate_config())), "strategies": STRATEGY_VERSION,
+                  "embed": {k: v for k, v in _plain(asdict(self.embed_config(0))).items() if k != "progress"}}
+        blob = json.dumps({**asdict(self), "base": base_key, "recipe": recipe, "v": 2}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _plain(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
 
 
 @dataclass
@@ -65,8 +89,8 @@ def prepare_model(cfg: PrepConfig | None = None, progress: bool = True, cache_di
     """
     from fingerprinting.base_models import build_base_model, get_preset
     from fingerprinting.check import check_model
-    from fingerprinting.embed import EmbedConfig, embed
-    from fingerprinting.generate import GenerateConfig, generate_fingerprint_file
+    from fingerprinting.embed import embed
+    from fingerprinting.generate import generate_fingerprint_file
 
     cfg = cfg or PrepConfig()
     t0 = time.monotonic()
@@ -82,19 +106,12 @@ def prepare_model(cfg: PrepConfig | None = None, progress: bool = True, cache_di
     try:
         say(f"generating {cfg.n} {cfg.response_strategy} fingerprints on {base.name}")
         fp_file = work / "fingerprints.src.jsonl"
-        generate_fingerprint_file(base, fp_file, GenerateConfig(n=cfg.n, key_strategy=cfg.key_strategy,
-                                                                key_params=dict(cfg.key_params),
-                                                                response_strategy=cfg.response_strategy,
-                                                                seed=cfg.seed), device="cpu")
+        generate_fingerprint_file(base, fp_file, cfg.generate_config(), device="cpu")
         source, acc = base, 0.0
         for attempt in range(1, cfg.max_attempts + 1):
             out = work / f"embed{attempt}"
             say(f"embedding (attempt {attempt}, {cfg.epochs} epochs)")
-            # KL self-distillation off (the library default is on): the cache key above covers PrepConfig
-            # only, so a recipe change here must come with a new key ("v"), or cached models would differ.
-            res = embed(source, fp_file, out, EmbedConfig(lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                                          kl_weight=0.0, seed=cfg.seed + attempt, device="cpu",
-                                                          progress=progress))
+            res = embed(source, fp_file, out, cfg.embed_config(attempt, progress))
             acc = check_model(res.model_dir, fp_file, device="cpu").accuracy
             say(f"fingerprint accuracy {acc:.0%}")
             source = res.model_dir
