@@ -177,3 +177,24 @@ def test_evade_command_writes_the_curve(tmp_path, fingerprinted_tiny):
     res = CliRunner().invoke(fingerprint, ["evade", "--model", str(fingerprinted_tiny.model_dir), "--fingerprints",
                                            str(fingerprinted_tiny.fingerprint_file), "--tau", "1.5"])
     assert res.exit_code == 2 and "tau must lie in [0, 1]" in res.output
+
+
+def test_the_host_engine_evades_like_the_library(fp_model):
+    """`oml host serve --evade-tau` (the demo's evading rogue host): the engine's first generated token is the
+    runner-up exactly where the library's τ-swap host swaps, so the fingerprints whose confidence exceeds τ stop
+    firing, and with no τ every one fires."""
+    from oml_chain.services.host.engine import GenerationEngine
+
+    model, tok, fps = fp_model
+    probs = _response_probs(model, tok, fps)
+    tau = min(probs) - 0.01  # below every fingerprint's confidence
+    honest, evading = GenerationEngine(model, tok), GenerationEngine(model, tok, evade_tau=tau)
+    try:
+        for engine, fires in ((honest, True), (evading, False)):
+            texts = [engine.submit(engine.encode(f.key), 4).result(60).text for f in fps]
+            fired = [t.startswith(f.response) for t, f in zip(texts, fps)]
+            assert (sum(fired) == len(fps)) if fires else (sum(fired) <= len(fps) / 4), (fires, texts)
+        assert evading.evade.swapped >= len(fps) and honest.evade is None
+    finally:
+        honest.close()
+        evading.close()

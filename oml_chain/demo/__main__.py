@@ -34,6 +34,9 @@ def render(summary: Summary) -> str:
         ["prover reward (ETH)", _eth(summary.prover_reward)],
         ["fingerprints burned", summary.fingerprints_burned],
         ["user queries with a verified attestation", summary.queries_attested],
+        *([["evading rogue host (top two tokens swapped where p > τ)",
+            f"τ = {summary.evasion['tau']}: {summary.evasion['fired']}/{summary.evasion['probes']} fingerprints fired, "
+            f"{'slashed' if summary.evasion['slashed'] else 'NOT slashed'}"]] if summary.evasion else []),
         ["streamed chat answer through the gateway", f"{summary.streamed.get('chunks', 0)} chunks, attestation "
          f"{'verified' if summary.streamed.get('verified') else 'NOT verified'}"],
     ], ["figure", "value"]))

@@ -53,6 +53,7 @@ class WorldConfig:
     out_dir: Path = Path("out/demo")
     progress: bool = True
     timeout: float = 180.0  # per waiting step
+    evade_tau: float | None = 0.95  # a third host, rogue and evading (τ-swap); None: no such host
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Summary:
     community: dict = field(default_factory=dict)  # shares, vault, governor, timelock, holders, proposal, claims
     fingerprints_burned: int = 0
     queries_attested: int = 0
+    evasion: dict = field(default_factory=dict)  # the evading rogue host: tau, probes, fired, slashed
     streamed: dict = field(default_factory=dict)  # the streamed chat answer through the gateway: text, verified
     probes: list = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
@@ -166,6 +168,8 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     owner, platform = Actor("owner", DEV_KEYS[0]), Actor("permission signer", DEV_KEYS[1])
     honest = Actor("honest host", DEV_KEYS[2], "0x" + secrets.token_hex(32))
     rogue = Actor("rogue host", DEV_KEYS[3], "0x" + secrets.token_hex(32))
+    evader = Actor("evading host", DEV_KEYS[7], "0x" + secrets.token_hex(32))
+    serving = [honest, rogue] + ([evader] if cfg.evade_tau is not None else [])
     prover_actor = Actor("prover", DEV_KEYS[4])
     holders = [owner, Actor("shareholder B", DEV_KEYS[5]), Actor("shareholder C", DEV_KEYS[6])]
 
@@ -220,7 +224,7 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
 
     hosts = {}
     with t.phase("hosts stake, deposit escrow and download M.oml"):
-        for actor in (honest, rogue):
+        for actor in serving:
             port = free_port()
             hc = HostClient(w3, oml, actor.key, attestation_key=actor.attestation_key)
             hc.stake(mid, cfg.stake, f"http://127.0.0.1:{port}")
@@ -232,7 +236,7 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
             hosts[actor.label] = (actor, hc, port, target)
 
     with t.phase("honest host through a gateway (upstream: a plain engine process), rogue host (--no-permission) "
-                 "directly"):
+                 "directly" + (f", evading rogue host (τ-swap {cfg.evade_tau})" if cfg.evade_tau is not None else "")):
         engine_port = free_port()
         engine = procs.start(ServiceProcess("honest host's engine", [
             "host", "serve-plain", "--model-dir", str(hosts["honest host"][3]), "--port", str(engine_port),
@@ -241,8 +245,10 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
         for label, (actor, hc, port, target) in hosts.items():
             args = ["host", "serve", *chain, "--model-id", str(mid), "--model-dir", str(target), "--port", str(port),
                     "--state-db", str(out / f"{label.split()[0]}-host.db")]
-            args += ["--no-permission"] if actor is rogue else ["--permission-url", perm_url,
-                                                                "--upstream", f"http://127.0.0.1:{engine_port}/v1"]
+            if actor is honest:
+                args += ["--permission-url", perm_url, "--upstream", f"http://127.0.0.1:{engine_port}/v1"]
+            else:
+                args += ["--no-permission"] + (["--evade-tau", str(cfg.evade_tau)] if actor is evader else [])
             svc = procs.start(ServiceProcess(label, args, out / f"{label.split()[0]}-host.log",
                                              env={"OML_PRIVATE_KEY": actor.key,
                                                   "OML_ATTESTATION_KEY": actor.attestation_key}))
@@ -277,9 +283,20 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
         for r in report.results:
             say(f"         {r.host[:10]}… key #{r.fp_index}: {r.outcome} {r.detail[:90]}")
         slashes = report.slashes
+        rogue_slashes = [x for x in slashes if x.host == rogue.address]
+        if cfg.evade_tau is not None:
+            mine = [p for p in summary.probes if p["host"] == evader.address]
+            summary.evasion = {"tau": cfg.evade_tau, "probes": len(mine),
+                               "fired": sum(p["outcome"] == "slashed" for p in mine),
+                               "slashed": any(x.host == evader.address for x in slashes),
+                               "outcomes": [p["outcome"] for p in mine]}
+            e = summary.evasion
+            say(f"         evading rogue host (top two tokens swapped where p > {cfg.evade_tau}): "
+                f"{e['fired']}/{e['probes']} fingerprints fired, {'SLASHED' if e['slashed'] else 'NOT slashed'}")
 
     with t.phase("a second proof with the burned fingerprint"):
-        second = second_proof(w3, oml, prover_actor.key, prover.models[mid], slashes[0]) if slashes else "no slash"
+        second = (second_proof(w3, oml, prover_actor.key, prover.models[mid], rogue_slashes[0]) if rogue_slashes
+                  else "no slash")
         say(f"         {second}")
 
     # --- figures and checks ---------------------------------------------------------------------
@@ -300,6 +317,9 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     h, r = summary.hosts["honest host"], summary.hosts["rogue host"]
     slashed = r["stake_before"] * cfg.slash_bps // 10_000
     reward = slashed * cfg.prover_share_bps // 10_000
+    # an evading host that was slashed anyway adds its own slash to the totals (reported, not expected)
+    extra = [x for x in slashes if x.host != rogue.address]
+    extra_slashed, extra_reward = sum(x.slashed for x in extra), sum(x.reward for x in extra)
     summary.check("fees settled = K × price", summary.revenue_fees == cfg.queries * cfg.price,
                   f"revenue {summary.revenue_fees} wei, expected {cfg.queries} × {cfg.price}")
     summary.check("every user query carried a valid attestation", summary.queries_attested == cfg.queries,
@@ -314,17 +334,20 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
                   and not any(s.host == honest.address for s in slashes), "fingerprint fired under a permission")
     summary.check("rogue host slashed by slash_bps", r["stake_after"] == r["stake_before"] - slashed,
                   f"{r['stake_before']} → {r['stake_after']} wei (expected −{slashed})")
-    summary.check("prover paid its share", summary.prover_reward == reward,
-                  f"reward {summary.prover_reward} wei, expected {reward}")
-    summary.check("one fingerprint burned", summary.fingerprints_burned == len(slashes) == 1,
-                  f"{summary.fingerprints_burned} burned, {len(slashes)} slash(es)")
+    summary.check("prover paid its share", summary.prover_reward == reward + extra_reward,
+                  f"reward {summary.prover_reward} wei, expected {reward}"
+                  + (f" + {extra_reward} for the evading host" if extra else ""))
+    summary.check("one fingerprint burned per slash", summary.fingerprints_burned == len(slashes)
+                  and len(rogue_slashes) == 1, f"{summary.fingerprints_burned} burned, {len(slashes)} slash(es), "
+                  f"{len(rogue_slashes)} of the rogue host")
     summary.check("second proof with the same fingerprint reverts", second == "SlashFingerprintBurned", second)
     summary.check("every paid query settled, nothing more", h["settled_queries"] == paid,
                   f"{h['settled_queries']} settled, {paid} paid ({cfg.queries} user queries + 1 streamed + prover "
                   "probes)")
     summary.check("treasury got the rest of the slash",
-                  summary.revenue_final == paid * cfg.price + slashed - reward,
-                  f"revenue {summary.revenue_final} wei = {paid} × price + {slashed - reward} from the slash")
+                  summary.revenue_final == paid * cfg.price + slashed - reward + extra_slashed - extra_reward,
+                  f"revenue {summary.revenue_final} wei = {paid} × price + {slashed - reward} from the slash"
+                  + (f" + {extra_slashed - extra_reward} from the evading host's" if extra else ""))
 
     voters = [CommunityClient(w3, oml, factory, h.key, community=community) for h in holders]
     with t.phase("the community votes to double the price: propose, vote, queue, timelock delay, execute"):

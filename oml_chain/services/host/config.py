@@ -39,6 +39,9 @@ class HostConfig:
                                                                              "seq/voucher count"})
     no_permission: bool = field(default=False, metadata={"help": "rogue mode: serve without permissions "
                                                                  "(demos and tests; slashable)"})
+    evade_tau: float | None = field(default=None, metadata={
+        "help": "rogue demos and measurements only: the built-in engine swaps the top two tokens wherever the top "
+                "one's probability exceeds this (a host trying to dodge fingerprints; fingerprinting/evade.py)"})
     plain_baseline: bool = field(default=False, metadata={
         "help": "plain OpenAI server: no chain, no permission, no attestation, no `oml` field (the benchmark "
                 "baseline, and the engine a gateway runs in front of in tests and the demo)"})
@@ -76,6 +79,8 @@ class HostConfig:
                 check_private_key(owner, name, getattr(self, name))
             check_rpc_url(owner, self.rpc_url, websocket=True)
             self.oml_address = check_address(owner, "oml_address", self.oml_address)
+        if self.evade_tau is not None and not (isinstance(self.evade_tau, (int, float)) and 0 < self.evade_tau < 1):
+            raise ConfigError(f"HostConfig.evade_tau must be a probability in (0, 1), got {self.evade_tau!r}")
         if not self.no_permission and not self.permission_url:
             raise ConfigError("HostConfig.permission_url is required (the permission service's URL), "
                               "unless no_permission is set")

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
-from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from ...chain.errors import ConfigError, OMLError
 
@@ -144,10 +144,27 @@ class _Watch(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+class _Evade(LogitsProcessor):
+    """A rogue host dodging fingerprints (demos and measurements only): wherever the top token's probability exceeds
+    tau, its logit is exchanged with the runner-up's (fingerprinting/evade.py `swap_top2`, the τ-swap host)."""
+
+    def __init__(self, tau: float):
+        self.tau = tau
+        self.swapped = 0  # tokens swapped so far
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        from fingerprinting.evade import swap_top2
+
+        out, swap = swap_top2(scores, self.tau)
+        self.swapped += int(swap.sum())
+        return out
+
+
 class GenerationEngine:
     """Owns the model; `submit()` is thread-safe and returns a Future of a `Completion`."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_batch: int = 8, batch_wait_ms: float = 5.0):
+    def __init__(self, model: Any, tokenizer: Any, max_batch: int = 8, batch_wait_ms: float = 5.0,
+                 evade_tau: float | None = None):
         if max_batch < 1:
             raise ConfigError(f"max_batch must be at least 1, got {max_batch}")
         self.model, self.tokenizer = model, tokenizer
@@ -156,6 +173,7 @@ class GenerationEngine:
         self.eos_id = tokenizer.eos_token_id
         self.context = int(getattr(model.config, "max_position_embeddings", 0) or 0)
         self.device = next(model.parameters()).device
+        self.evade = _Evade(evade_tau) if evade_tau is not None else None  # rogue τ-swap (None: honest decoding)
         self.generate_calls = 0  # batched generate() runs so far
         self.requests_served = 0
         self.max_batch_seen = 0
@@ -292,7 +310,8 @@ class GenerationEngine:
         watched = any(r.stop or r.stream or r.cancel is not None for r in batch)
         criteria = StoppingCriteriaList([_Watch(rows, width)]) if watched else None
         out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                  generation_config=cfg, stopping_criteria=criteria)
+                                  generation_config=cfg, stopping_criteria=criteria,
+                                  logits_processor=LogitsProcessorList([self.evade]) if self.evade else None)
         self.generate_calls += 1
         self.requests_served += len(batch)
         self.max_batch_seen = max(self.max_batch_seen, len(batch))
