@@ -119,6 +119,16 @@ def fingerprinted_tiny(tiny_base_dir):
     return prepare_model(PrepConfig(preset="tiny", n=16), progress=False, say=lambda msg: None)
 
 
+@pytest.fixture(scope="session")
+def fp16(tiny_base_dir, tmp_path_factory, device):
+    """16 fingerprints of the default strategies for `tiny` (seed 0), generated once per session."""
+    from fingerprinting.generate import GenerateConfig, generate_fingerprint_file
+
+    path, _ = generate_fingerprint_file(tiny_base_dir, tmp_path_factory.mktemp("fp") / "fp16.jsonl",
+                                        GenerateConfig(n=16, seed=0), device=device)
+    return path
+
+
 @pytest.fixture()
 def free_url():
     """An http URL on loopback where nothing listens."""

@@ -28,15 +28,6 @@ def tiny(tiny_base_dir, device):
 
 
 @pytest.fixture(scope="module")
-def fp16(tiny_base_dir, tmp_path_factory, device):
-    from fingerprinting.generate import GenerateConfig, generate_fingerprint_file
-
-    path, _ = generate_fingerprint_file(tiny_base_dir, tmp_path_factory.mktemp("fp") / "fp16.jsonl",
-                                        GenerateConfig(n=16, seed=0), device=device)
-    return path
-
-
-@pytest.fixture(scope="module")
 def embedded(tiny_base_dir, fp16, tmp_path_factory, device):
     return embed(tiny_base_dir, fp16, tmp_path_factory.mktemp("embedded"), EmbedConfig(**TINY_EMBED, device=device))
 

@@ -21,15 +21,6 @@ KL_BOUND = 0.4
 
 
 @pytest.fixture(scope="module")
-def fp16(tiny_base_dir, tmp_path_factory, device):
-    from fingerprinting.generate import GenerateConfig, generate_fingerprint_file
-
-    path, _ = generate_fingerprint_file(tiny_base_dir, tmp_path_factory.mktemp("fp") / "fp16.jsonl",
-                                        GenerateConfig(n=16, seed=0), device=device)
-    return path
-
-
-@pytest.fixture(scope="module")
 def runs(tiny_base_dir, fp16, tmp_path_factory, device):
     """Three embeddings of the same fingerprints: KL + mixing, mixing alone, nothing."""
     variants = {"kl": dict(mixing_ratio=0.25, kl_weight=1.0), "mixing": dict(mixing_ratio=0.25, kl_weight=0.0),
