@@ -93,7 +93,8 @@ bench-gas: setup
 # stealth AUROCs and evasion curves (benchmarks/bench_fingerprint_stealth.py, minutes).
 bench-fingerprint: setup
 	$(PY) benchmarks/bench_fingerprint.py $(BENCH_ARGS)
-	$(PY) benchmarks/bench_fingerprint_stealth.py
+	$(PY) benchmarks/bench_fingerprint_stealth.py --preset tiny
+	$(PY) benchmarks/bench_fingerprint_stealth.py --preset demo
 
 bench-serve: setup
 	$(PY) benchmarks/bench_serve.py
