@@ -7,7 +7,6 @@ that never answers, an HTTP server that answers 503, and a TCP proxy cut in the 
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -22,7 +21,7 @@ from test_host_streaming import _issued
 
 from oml_chain.chain.anvil import free_port
 from oml_chain.services.host import HostConfig
-from oml_chain.services.host.streaming import collect, verify_streamed
+from oml_chain.services.host.streaming import DONE, collect, sse_event, verify_streamed
 
 pytestmark = pytest.mark.services
 
@@ -207,10 +206,9 @@ def test_a_stream_cut_midway_is_an_error_and_is_never_attested(staked, tiny_base
                           json={"model": name, "prompt": "Once upon a time", "max_tokens": 200, "stream": True}) as r:
             assert r.status_code == 200
             for line in r.iter_lines():
-                if not line.startswith("data: "):
+                if (e := sse_event(line)) is None:
                     continue
-                data = line[len("data: "):]
-                events.append(data if data == "[DONE]" else json.loads(data))
+                events.append("[DONE]" if e is DONE else e)
                 if len(events) == 2:
                     proxy.stop()  # the upstream connection dies mid-stream
         assert events[-1] == "[DONE]"

@@ -3,7 +3,6 @@ uvicorn, the tiny fingerprinted model; the official `openai` client reads the st
 
 from __future__ import annotations
 
-import json
 import time
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from permission_world import ThreadServer, make_config
 from test_host_server import HostServer, _check_attested, _host_config, _issued, _oai
 
-from oml_chain.services.host.streaming import collect, verify_streamed
+from oml_chain.services.host.streaming import DONE, collect, sse_event, verify_streamed
 
 pytestmark = pytest.mark.services
 
@@ -35,9 +34,8 @@ def _raw_events(host, path: str, body: dict) -> tuple[int, list, list[float]]:
             return r.status_code, [r.json()], []
         assert r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
-            if line.startswith("data: "):
-                data = line[len("data: "):]
-                events.append(data if data == "[DONE]" else json.loads(data))
+            if (e := sse_event(line)) is not None:
+                events.append("[DONE]" if e is DONE else e)
                 times.append(time.monotonic())
     return 200, events, times
 

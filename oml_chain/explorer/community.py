@@ -21,6 +21,7 @@ ACC_SCALE, ACC_INITIAL = 10**27, 1  # RevenueVault
 
 
 def _num(v) -> int:
+    """A JSON arg (int, or a decimal string for big values) as an int (0 when absent)."""
     return int(v) if v is not None else 0
 
 

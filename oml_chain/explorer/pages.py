@@ -11,10 +11,12 @@ from typing import Any, Mapping
 
 from eth_utils import is_address, to_checksum_address
 
-from ..chain.dao import format_wei
+from ..chain.dao import format_shares, format_wei
+from ..chain.registration import format_time
 from .chainread import ChainReader
 from .db import EventRow
-from .queries import Queries, _num
+from .community import _num
+from .queries import Queries
 from .tables import BadRequest, Column, EventSource, NotFound, Table, Wei, jsonable
 
 
@@ -149,18 +151,9 @@ def short(v: str | None) -> str:
     return v if len(v) <= 14 else f"{v[:6]}…{v[-4:]}"
 
 
-def format_shares(units: int) -> str:
-    from ..chain.dao import format_shares as fs
-
-    return fs(units)
-
-
-def fmt_time(t: int | None) -> str:
-    import datetime as dt
-
-    if t is None:
-        return "—"
-    return dt.datetime.fromtimestamp(int(t), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+def fmt_time(t: Any) -> str:
+    """A unix time as '2026-11-26 08:00:00 UTC' ("—" when there is none)."""
+    return "—" if t in (None, "", 0) else format_time(int(t))
 
 
 def chart(series: dict) -> dict:

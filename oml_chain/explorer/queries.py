@@ -23,17 +23,12 @@ import threading
 from typing import Any, Callable, Iterable
 
 from .db import DEFAULT_ORDER, EventRow, ExplorerDB, parse_order
-from .community import replay_community
+from .community import _num, replay_community
 from .indexer import status_from_meta
 
 MODEL_EVENTS = ("ModelRegistered", "PriceChangeScheduled", "StakeTermsChangeScheduled", "PermissionSignerUpdated",
                 "RevenueRecipientUpdated", "MetadataURIUpdated", "ModelActiveSet", "ModelOwnershipTransferred")
 BUCKETS = (60, 300, 900, 3_600, 4 * 3_600, 6 * 3_600, 12 * 3_600, 86_400, 7 * 86_400, 30 * 86_400)
-
-
-def _num(v: Any) -> int:
-    """A JSON arg (int, or a decimal string for big values) as an int."""
-    return int(v) if v is not None else 0
 
 
 def _split_sum(field: str) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,9 @@ from starlette.exceptions import HTTPException
 
 from ..chain.artifacts import REPO_ROOT
 from ..chain.dao import format_shares, format_wei
+from ..chain.registration import format_duration
 from . import pages
+from .pages import fmt_time
 from .chainread import ChainReader
 from .db import ExplorerDB
 from .queries import Queries
@@ -65,12 +66,6 @@ class ExplorerConfig:
 # --- formatting (Jinja globals) -------------------------------------------------------------------------------
 
 
-def fmt_time(t: Any) -> str:
-    if t in (None, "", 0):
-        return "—"
-    return dt.datetime.fromtimestamp(int(t), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def fmt_wei(v: Any) -> str:
     return "—" if v is None else format_wei(int(v))
 
@@ -80,13 +75,7 @@ def fmt_bps(v: Any) -> str:
 
 
 def fmt_duration(v: Any) -> str:
-    if v is None:
-        return "—"
-    s = int(v)
-    for unit, n in (("d", 86_400), ("h", 3_600), ("min", 60)):
-        if s >= n and s % n == 0:
-            return f"{s // n} {unit}"
-    return f"{s} s"
+    return "—" if v is None else format_duration(int(v))
 
 
 def fmt_shares(v: Any) -> str:

@@ -79,6 +79,7 @@ class Generation:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._result: asyncio.Future = asyncio.get_running_loop().create_future()
         self._cancel = cancel
+        self._task: asyncio.Future | None = None  # the producer (held here so it is not garbage-collected)
 
     def _put(self, index: int, delta: str, logprobs: Any = None) -> None:
         self._queue.put_nowait((index, delta, logprobs))

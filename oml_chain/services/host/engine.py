@@ -149,13 +149,13 @@ class _Evade(LogitsProcessor):
     tau, its logit is exchanged with the runner-up's (fingerprinting/evade.py `swap_top2`, the τ-swap host)."""
 
     def __init__(self, tau: float):
-        self.tau = tau
+        from fingerprinting.evade import swap_top2
+
+        self.tau, self._swap = tau, swap_top2
         self.swapped = 0  # tokens swapped so far
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        from fingerprinting.evade import swap_top2
-
-        out, swap = swap_top2(scores, self.tau)
+        out, swap = self._swap(scores, self.tau)
         self.swapped += int(swap.sum())
         return out
 
