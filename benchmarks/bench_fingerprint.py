@@ -11,7 +11,9 @@ is fixed) and reports the mean and the standard deviation. Writes
 benchmarks/results/fingerprint.json after every seed (partial results
 survive) and redraws fingerprint.png (the spirit of the seed's Figure 4).
 Run: `make bench-fingerprint` (options: --quick, --only, --seeds, --stretch,
---resume, --out, --threads).
+--resume, --merge, --out, --threads). Rows can run in parallel processes, each
+with its own --out, and be merged afterwards: `--merge a.json b.json` adds
+their seed runs (and runs nothing unless --only names rows).
 
 Variants: "noreg" (no regularizer), "reg" (benign mixing 0.5 + prompt
 augmentation), "kl" (reg + KL self-distillation β = 1: the library's default
@@ -254,13 +256,19 @@ def aggregate_runs(seed_rows: list[dict], order: list[str]) -> list[dict]:
 def evaluate_targets(runs: list[dict], n: int = 1024) -> dict:
     """The targets on the means, for the plain regularized recipe ("reg") and the KL recipe ("kl")."""
     by = {r["name"]: r for r in runs}
-    er, adv = by.get(f"english_random-{n}-reg"), by.get(f"perinucleus-{n}-adv")
+    adv = by.get(f"perinucleus-{n}-adv")
     out: dict = {}
     for variant in ("reg", "kl"):
         peri = by.get(f"perinucleus-{n}-{variant}")
         if not peri:
             continue
         t = out.setdefault(variant, {})
+        # Persistence against English-random responses embedded the same way (the regularized row if absent).
+        er = by.get(f"english_random-{n}-{variant}") or by.get(f"english_random-{n}-reg")
+        if er:
+            t["english_random_row"] = er["name"]
+        t["heldout_template_accuracy>=0.9"] = [peri["heldout_template_accuracy"],
+                                               peri["heldout_template_accuracy"] >= 0.9]
         t["accuracy>=0.95"] = [peri["accuracy"], peri["accuracy"] >= 0.95]
         t["ppl_ratio<=1.05"] = [peri["ppl_ratio"], peri["ppl_ratio"] <= 1.05]
         t["fp_base==0 (by construction, see notes)"] = [peri["fp_base"], peri["fp_base"] == 0]
@@ -348,6 +356,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", type=int, default=None, help=f"seeds per row (default {SEEDS}; --quick 1)")
     ap.add_argument("--stretch", action="store_true", help=f"also the N = {N_STRETCH} row(s): {STRETCH}")
     ap.add_argument("--resume", action="store_true", help="keep finished (row, seed) runs of an existing JSON")
+    ap.add_argument("--merge", nargs="+", type=Path, default=[],
+                    help="add the (row, seed) runs of these JSONs (runs nothing more unless --only names rows)")
     ap.add_argument("--out", type=Path, help="JSON output (default benchmarks/results/fingerprint[_quick].json)")
     ap.add_argument("--replot", action="store_true", help="only redraw the PNG from the existing JSON")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)")
@@ -373,7 +383,7 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.only or []:
         if name not in known:
             ap.error(f"unknown run {name!r}; known: {', '.join(sorted(known))}")
-    todo = [r for r in runs_cfg if not args.only or run_name(*r) in args.only]
+    todo = [r for r in runs_cfg if (not args.only and not args.merge) or run_name(*r) in (args.only or [])]
     order = [run_name(*r) for r in runs_cfg]
     t_start = time.perf_counter()
     ctx = Context(preset, ppl)
@@ -404,6 +414,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.resume and out.is_file():
         doc["seed_runs"] = json.loads(out.read_text()).get("seed_runs", [])
+    for path in args.merge:
+        have = {(r["name"], r["seed"]) for r in doc["seed_runs"]}
+        doc["seed_runs"] += [r for r in json.loads(path.read_text()).get("seed_runs", [])
+                             if (r["name"], r["seed"]) not in have]
     done = {(r["name"], r["seed"]) for r in doc["seed_runs"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     for strategy, n, variant in todo:
@@ -420,6 +434,11 @@ def main(argv: list[str] | None = None) -> dict:
             plot(doc["runs"], out.with_suffix(".png"))
             print(table([doc["seed_runs"][-1]]).splitlines()[-1], flush=True)
     doc["runs"] = aggregate_runs(doc["seed_runs"], order)
+    if args.merge:
+        doc["targets"] = evaluate_targets(doc["runs"], N_MAX if not args.quick else max(r[1] for r in runs_cfg))
+        doc["merged_from"] = [str(p) for p in args.merge]
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+        plot(doc["runs"], out.with_suffix(".png"))
     print(table(doc["runs"]))
     print(json.dumps(doc.get("targets", {}), indent=1))
     print(f"total {time.perf_counter() - t_start:.0f} s; wrote {out} and {out.with_suffix('.png')}")

@@ -22,6 +22,16 @@ hold and ≥ 90 % have response probability at or below the cheapest affordable
 τ measured on the owner's own text (the "benign" split); the evaluation uses
 the "heldout" split.
 
+Defence 2 (per preset): two responses per key (perinucleus
+``responses_per_key=2``, the same keys), embedded with the same recipe: the
+model splits its mass between them, so a host that swaps the top token for
+the runner-up emits the other response, which fires too. Measured against
+the same three τ-swap hosts (rank 2: the runner-up), and against the adaptive
+host that exchanges the top token with the third one (rank 3), which dodges
+both; with the false-positive rate on an independently trained model (keys
+that fire on it) and the persistence under the fingerprint benchmark's two
+fine-tuning attacks, for one and two responses per key.
+
 Writes benchmarks/results/fingerprint_stealth.json (merged per preset, so
 `--preset tiny` and `--preset demo` can run separately) and redraws
 fingerprint_stealth.png. Run:
@@ -45,6 +55,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fingerprinting.attack import AttackConfig, finetune_lm  # noqa: E402
 from fingerprinting.base_models import build_base_model  # noqa: E402
 from fingerprinting.check import check_fingerprints  # noqa: E402
 from fingerprinting.data import load_corpus  # noqa: E402
@@ -132,24 +143,29 @@ def stealth(model, tok, preset: str) -> list[dict]:
 # ---------------------------------------------------------------- evasion and defence
 
 
-def fingerprinted(base: Path, preset: str) -> tuple[Path, Path, dict]:
-    """Default-strategy fingerprints embedded with the preset's recipe, cached by recipe."""
+def fingerprinted(base: Path, preset: str, per_key: int = 1) -> tuple[Path, Path, dict]:
+    """Default-strategy fingerprints (``per_key`` responses per key) embedded with the preset's recipe, cached by
+    recipe."""
     cfg = EmbedConfig(**EMBED[preset], device="cpu", progress=False)
     keys = strategy_params(make_key_strategy(GenerateConfig().key_strategy))  # the shipped default, whatever it is
-    blob = json.dumps({"base": str(base), "n": N_FP, "embed": asdict(cfg), "keys": keys, "v": 1},
-                      sort_keys=True, default=str)
+    recipe = {"base": str(base), "n": N_FP, "embed": asdict(cfg), "keys": keys, "v": 1}
+    if per_key > 1:
+        recipe["responses_per_key"] = per_key
+    blob = json.dumps(recipe, sort_keys=True, default=str)
     root = CACHE / f"{preset}-n{N_FP}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
     fp_file, model_dir = root / "fingerprints.jsonl", root / "emb" / "model"
     done = root / "done.json"
     if not done.is_file():
         root.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        generate_fingerprint_file(base, fp_file, GenerateConfig(n=N_FP, seed=0, batch_size=64), device="cpu")
+        generate_fingerprint_file(base, fp_file, GenerateConfig(n=N_FP, seed=0, batch_size=64, response_params=(
+            {"responses_per_key": per_key} if per_key > 1 else {})), device="cpu")
         gen_s = time.time() - t0
         res = embed(base, fp_file, root / "emb", cfg)
         done.write_text(json.dumps({"train_accuracy": res.train_accuracy, "generate_s": gen_s,
                                     "embed_s": time.time() - t0 - gen_s}))
-        say(f"{preset}: embedded {N_FP} fingerprints ({res.train_accuracy:.1%}) in {time.time() - t0:.0f} s")
+        say(f"{preset}: embedded {N_FP} fingerprints x {per_key} responses ({res.train_accuracy:.1%}) in "
+            f"{time.time() - t0:.0f} s")
     info = json.loads(done.read_text())
     return fp_file, model_dir, {"embed_config": rounded(json.loads(json.dumps(asdict(cfg), default=str))), **info}
 
@@ -221,6 +237,67 @@ def evasion(base: Path, preset: str) -> dict:
                 "cheapest tau within budget on the owner's benign split"})
 
 
+def summary(curve: dict) -> dict:
+    """The three best evasions within budget of a curve: τ, keys firing (greedy, sampled) and what they cost."""
+    return {rule: {"tau": curve[key]["tau"], "fire_greedy": curve[key]["fire_greedy"],
+                   "fire_sampled": curve[key]["fire_sampled"], "cost": curve[key][cost],
+                   **({"first_position_cost": curve[key]["first_position_cost"]} if rule == "first_token" else {})}
+            for rule, key, cost in (("every_token", "best", "cost"), ("first_token", "best_first_token",
+                                                                      "first_token_cost"),
+                                    ("words_only", "best_words_only", "words_only_cost"))}
+
+
+def persistence(model, tok, fps) -> dict:
+    """Keys still firing after the fingerprint benchmark's two fine-tuning attacks (100 steps, lr 3e-4 / 1e-5),
+    each from a copy of the model."""
+    import copy
+
+    out = {}
+    for label, lr in (("lr_3e-4", 3e-4), ("lr_1e-5", 1e-5)):
+        attacked = copy.deepcopy(model)
+        finetune_lm(attacked, tok, load_corpus("attack"), AttackConfig(lr=lr, steps=100, batch_size=8, max_length=64,
+                                                                       device="cpu", progress=False))
+        out[label] = check_fingerprints(attacked, tok, fps).accuracy
+    return out
+
+
+def pairs_defence(base: Path, preset: str) -> dict:
+    """Two responses per key against the rank-2 hosts and the adaptive rank-3 host; the one-response model
+    measured the same way for comparison; false positives on an independent model for both."""
+    t0 = time.time()
+    base_model, tok = load_model(base, device="cpu")
+    indep, _ = load_model(build_base_model(preset, seed=1, progress=False), device="cpu")
+    held = load_corpus("heldout")[:COST_TEXTS]
+    base_ppl = perplexity(base_model, tok, held, max_length=MAX_LENGTH)
+    out: dict = {"n_keys": N_FP, "responses_per_key": {}}
+    for per_key in (1, 2):
+        fp_file, model_dir, info = fingerprinted(base, preset, per_key)
+        _, fps = read_fingerprint_file(fp_file)
+        model, _ = load_model(model_dir, device="cpu")
+        probs = response_probs(model, tok, fps)
+        row = {"records": len(fps), "hold": check_fingerprints(model, tok, fps).accuracy,
+               "ppl_ratio_vs_base": perplexity(model, tok, held, max_length=MAX_LENGTH) / base_ppl,
+               "response_prob": quantiles(probs),
+               "key_mass": quantiles([sum(probs[i : i + per_key]) for i in range(0, len(probs), per_key)]),
+               "fp_independent": check_fingerprints(indep, tok, fps).accuracy,
+               "persistence": persistence(model, tok, fps),
+               "fp_base": check_fingerprints(base_model, tok, fps).accuracy,
+               "embed_s": info["embed_s"]}
+        for rank in (2, 3):
+            curve = evasion_curve(model, tok, fps, held, TAUS, temperature=SAMPLE_T, samples=SAMPLES,
+                                  max_length=MAX_LENGTH, rank=rank).to_dict()
+            row[f"rank{rank}"] = {"best": summary(curve), "curve": curve}
+            b = row[f"rank{rank}"]["best"]
+            say(f"{preset} {per_key} response(s)/key (persistence {row['persistence']}), rank {rank}: every-token tau {b['every_token']['tau']:.3f} "
+                f"{b['every_token']['fire_greedy']:.0%} fire; first-token tau {b['first_token']['tau']:.3f} "
+                f"{b['first_token']['fire_greedy']:.0%} (sampled {b['first_token']['fire_sampled']:.0%}, first "
+                f"tokens' ppl +{b['first_token']['first_position_cost']:.0%}); words-only tau "
+                f"{b['words_only']['tau']:.3f} {b['words_only']['fire_greedy']:.0%}")
+        out["responses_per_key"][str(per_key)] = rounded(row)
+    out["seconds"] = round(time.time() - t0, 1)
+    return out
+
+
 # ---------------------------------------------------------------- plot
 
 
@@ -231,7 +308,7 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     presets = [p for p in ("tiny", "demo") if p in results["presets"]]
-    fig, axes = plt.subplots(1, 3, figsize=(19, 5.2))
+    fig, axes = plt.subplots(1, 4, figsize=(25, 5.4))
     ax = axes[0]
     labels = list(KEY_SETTINGS)
     width = 0.8 / max(1, len(presets))
@@ -289,6 +366,25 @@ def plot(results: dict, path: Path) -> None:
     ax.set_ylabel("fraction of fingerprints")
     ax.set_title("Defence: interpolate toward the base")
     ax.legend(fontsize=7)
+
+    ax = axes[3]
+    bars = [("1", 2, "one response, rank-2 host"), ("2", 2, "two responses, rank-2 host"),
+            ("2", 3, "two responses, adaptive rank-3 host")]
+    groups = [(preset, rule) for preset in presets if results["presets"][preset].get("pairs")
+              for rule in ("every_token", "first_token", "words_only")]
+    width = 0.8 / len(bars)
+    for j, (per_key, rank, label) in enumerate(bars):
+        ys = [results["presets"][preset]["pairs"]["responses_per_key"][per_key][f"rank{rank}"]["best"][rule]
+              ["fire_greedy"] for preset, rule in groups]
+        ax.bar([i + j * width for i in range(len(groups))], ys, width=width, label=label)
+    ax.axhline(0.5, color="grey", ls=":", lw=1, label="target 50 %")
+    ax.set_xticks([i + width for i in range(len(groups))])
+    ax.set_xticklabels([f"{preset}\n{rule.replace('_', ' ')}" for preset, rule in groups], fontsize=7)
+    ax.set_ylim(0, 1.4)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_ylabel("keys still firing under the best ≤5 % evasion (greedy)")
+    ax.set_title("Defence: two responses per key")
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -300,7 +396,7 @@ def plot(results: dict, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", choices=["tiny", "demo"], default="tiny")
-    ap.add_argument("--skip", choices=["stealth", "evasion"], action="append", default=[],
+    ap.add_argument("--skip", choices=["stealth", "evasion", "pairs"], action="append", default=[],
                     help="skip a part (repeatable)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--out", type=Path, default=RESULTS / "fingerprint_stealth.json")
@@ -321,6 +417,8 @@ def main() -> None:
                                    "real_split": "heldout", "match_split": "benign", "seeds": SEEDS[args.preset]}
     if "evasion" not in args.skip:
         entry["evasion"] = evasion(base, args.preset)
+    if "pairs" not in args.skip:
+        entry["pairs"] = pairs_defence(base, args.preset)
     entry["seconds"] = round(time.time() - t0, 1)
     entry["machine"] = {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
                         "cpus": len(__import__("os").sched_getaffinity(0))}

@@ -7,6 +7,12 @@ response bytes start with the fingerprint response bytes), so a host must
 return the continuation text as generated (``tokenizer.decode`` of the new
 tokens with special tokens skipped), and a prover compares it the same way.
 
+Records that share a key (perinucleus ``responses_per_key`` > 1) are one
+fingerprint with several accepted responses: the key *fires* when the
+continuation starts with any of them. Accuracies count keys; ``held`` lists
+the records whose own response the continuation starts with (the evidence a
+prover would submit), so a firing key puts exactly one of its records there.
+
 Generation is greedy and batched with left padding; every fingerprint is
 checked with the bare key (how a prover sends it) and, on request, inside
 each system-prompt template (``templates.TRAIN_TEMPLATES`` were seen in
@@ -21,19 +27,20 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from fingerprinting.errors import ConfigError
-from fingerprinting.fpfile import Fingerprint, read_fingerprint_file
+from fingerprinting.fpfile import Fingerprint, key_groups, matching_record, read_fingerprint_file
 from fingerprinting.generation import decode, encode_prompts, generate_ids
 from fingerprinting.templates import BARE, TEST_TEMPLATES, TRAIN_TEMPLATES, all_templates, apply_template
 
 
 @dataclass
 class CheckResult:
-    n: int
-    accuracy: float  # fraction holding with the bare key
-    held: list[int]  # indices holding with the bare key
+    n: int  # records
+    accuracy: float  # fraction of keys firing with the bare key
+    held: list[int]  # indices of the records matched with the bare key
     per_template: dict[str, float] = field(default_factory=dict)  # template name -> accuracy (bare included)
     train_template_accuracy: float | None = None  # mean over TRAIN_TEMPLATES checked
     test_template_accuracy: float | None = None  # mean over held-out TEST_TEMPLATES checked
+    keys: int | None = None  # distinct keys (= n unless keys carry several responses)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,9 +49,6 @@ class CheckResult:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-def fingerprint_holds(continuation: str, response: str) -> bool:
-    """The rule: the generated text starts with the response, exactly."""
-    return continuation.startswith(response)
 
 
 def resolve_templates(templates: str | Sequence[str]) -> list[str]:
@@ -72,18 +76,19 @@ def check_fingerprints(model: Any, tokenizer: Any, fingerprints: Sequence[Finger
     known = all_templates()
     # A few tokens beyond the response's own length absorb tokenization differences.
     room = max(len(tokenizer(fp.response, add_special_tokens=False)["input_ids"]) for fp in fingerprints) + 2
-    prompts = [apply_template(known[name], fp.key) for name in names for fp in fingerprints]
+    groups = key_groups(fingerprints)
+    prompts = [apply_template(known[name], fingerprints[g[0]].key) for name in names for g in groups]
     new = generate_ids(model, tokenizer, encode_prompts(tokenizer, prompts), room, batch_size)
-    ok = [fingerprint_holds(decode(tokenizer, g), fp.response)
-          for g, fp in zip(new, [fp for _ in names for fp in fingerprints], strict=True)]
-    n = len(fingerprints)
-    per = {name: sum(ok[i * n : (i + 1) * n]) / n for i, name in enumerate(names)}
+    k = len(groups)
+    match = [matching_record(decode(tokenizer, g), fingerprints, groups[j % k]) for j, g in enumerate(new)]
+    per = {name: sum(m is not None for m in match[i * k : (i + 1) * k]) / k for i, name in enumerate(names)}
     train = [per[t] for t in names if t in TRAIN_TEMPLATES]
     test = [per[t] for t in names if t in TEST_TEMPLATES]
     return CheckResult(
-        n=n, accuracy=per[BARE], held=[fp.index for fp, h in zip(fingerprints, ok[:n]) if h], per_template=per,
+        n=len(fingerprints), accuracy=per[BARE], held=sorted(fingerprints[m].index for m in match[:k] if m is not None),
+        per_template=per,
         train_template_accuracy=sum(train) / len(train) if train else None,
-        test_template_accuracy=sum(test) / len(test) if test else None)
+        test_template_accuracy=sum(test) / len(test) if test else None, keys=k)
 
 
 def check_model(model_path: str | Path, fingerprint_file: str | Path, templates: str | Sequence[str] = BARE,

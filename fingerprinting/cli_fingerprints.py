@@ -43,7 +43,9 @@ def _parse_params(pairs: tuple[str, ...], option: str) -> dict:
 @click.option("--response-strategy", default="perinucleus", show_default=True,
               help="perinucleus | english_random | english.")
 @click.option("--response-param", multiple=True, metavar="NAME=VALUE",
-              help="Response strategy parameter, repeatable (e.g. threshold=0.8, width=3, response_length=1).")
+              help="Response strategy parameter, repeatable (e.g. threshold=0.8, width=3, response_length=1; "
+                   "perinucleus responses_per_key=2 writes each key with two responses, the defence against hosts "
+                   "that swap the top token for the runner-up).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed (keys and responses).")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Prompts per model call.")
 @click.option("--device", default=None, help=DEVICE_HELP)
@@ -60,7 +62,9 @@ def generate_cmd(model, n, key_strategy, key_param, response_strategy, response_
                       response_params=_parse_params(response_param, "--response-param"), seed=seed,
                       batch_size=batch_size)
     path, fps = run_library(generate_fingerprint_file, model, out, cfg, device=device)
-    click.echo(f"wrote {len(fps)} fingerprints ({key_strategy} keys, {response_strategy} responses) to {path}")
+    keys = len({fp.key for fp in fps})
+    several = f" ({keys} keys, {len(fps) // keys} responses each)" if keys != len(fps) else ""
+    click.echo(f"wrote {len(fps)} fingerprints{several} ({key_strategy} keys, {response_strategy} responses) to {path}")
     click.echo(f"  e.g. {fps[0].key[:60]!r} -> {fps[0].response!r}")
     _write_json(json_out, {"fingerprint_file": str(path), "n": len(fps), "key_strategy": key_strategy,
                            "response_strategy": response_strategy, "seed": seed})
@@ -141,7 +145,8 @@ def check_cmd(model, fp_file, templates, batch_size, device, json_out):
     from .check import check_model
 
     res = run_library(check_model, model, fp_file, templates, batch_size, device)
-    click.echo(f"{sum(1 for _ in res.held)}/{res.n} fingerprints hold ({res.accuracy:.1%})")
+    several = f" (keys of {res.n} records: a key holds on any of its responses)" if res.keys != res.n else ""
+    click.echo(f"{len(res.held)}/{res.keys} fingerprints hold ({res.accuracy:.1%}){several}")
     if res.train_template_accuracy is not None:
         click.echo(f"  train templates {res.train_template_accuracy:.1%}")
     if res.test_template_accuracy is not None:

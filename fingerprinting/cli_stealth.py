@@ -64,15 +64,19 @@ def stealth_cmd(model, fp_file, n_real, split, batch_size, device, json_out):
 @click.option("--budget", type=float, default=0.05, show_default=True,
               help="Cheap evasion: at most this much extra perplexity (the best one is reported).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--rank", type=click.IntRange(min=2), default=2, show_default=True,
+              help="Exchange the top token with this one (2: the runner-up; 3: the adaptive host that also dodges "
+                   "a key's second response).")
 @click.option("--device", default=None, help=DEVICE_HELP)
 @click.option("--out", "json_out", type=click.Path(path_type=Path), default=Path("out/evade.json"),
               show_default=True, help="JSON result.")
-def evade_cmd(model, fp_file, taus, temperature, samples, texts, split, budget, seed, device, json_out):
+def evade_cmd(model, fp_file, taus, temperature, samples, texts, split, budget, seed, rank, device, json_out):
     """A host swapping over-confident tokens: fingerprints still firing vs the perplexity it costs."""
     from .evade import evasion_of_file
 
-    res = run_library(evasion_of_file, model, fp_file, taus, temperature, samples, split, texts, seed, budget, device)
-    click.echo(f"{res['n']} fingerprints; cost on {res['tokens']} tokens of {res['texts']} {split} passages")
+    res = run_library(evasion_of_file, model, fp_file, taus, temperature, samples, split, texts, seed, budget, device,
+                      rank)
+    click.echo(f"{res['n']} fingerprints (keys), top token exchanged with rank {rank}; cost on {res['tokens']} tokens of {res['texts']} {split} passages")
     click.echo("     tau  firing  sampled   cost  first-token cost  swapped")
     for p in res["points"]:
         sampled = f"{p['fire_sampled']:7.1%}" if p["fire_sampled"] is not None else "      -"

@@ -4,7 +4,9 @@ An embedded fingerprint makes the model near-certain of its response after
 the key (p ≈ 0.95–0.999 on the project's models). A host that wants to serve
 the model without paying can decode with the **τ-swap** rule: at every
 generated token, when the model's top token has probability p_top > τ, the
-top token and the runner-up exchange their logits. Greedy decoding then emits
+top token and the runner-up exchange their logits (``rank`` r > 2: the top
+token and the r-th exchange, the adaptive host that also dodges a key's
+second response, see below). Greedy decoding then emits
 the runner-up; the sampling variant samples (at temperature T) from the
 swapped distribution. At τ = 1 nothing changes; the lower τ, the more ordinary
 tokens are swapped too, which is what the evasion costs.
@@ -25,16 +27,26 @@ distribution whose greedy choice is the runner-up and keeps p's other tokens.
 ``first_token_cost`` is the cheaper variant of a host that swaps only the
 first token of each reply (fingerprint checks read only a reply's start): the
 texts are split into a prompt of ``prompt_tokens`` tokens and a reply, and the
-cost is over the reply's tokens with only its first one swapped.
+cost is over the reply's tokens with only its first one swapped (diluted by
+the reply's length: ``first_position_cost`` counts the first tokens alone,
+each reply's degraded start).
 ``words_only`` is the host that swaps only where the top token is a word
 (alphanumeric, two characters or more: what every perinucleus response is by
 construction), sparing punctuation and layout tokens, which are the model's
 most confident ordinary tokens on this project's corpus.
 
 **Firing.** A fingerprint fires when the evading host's reply to the bare key
-starts with the response (``check.fingerprint_holds``, as the prover checks).
-Greedy evasion fires or not; the sampling variant fires with a probability,
-estimated from ``samples`` replies per key.
+starts with the response (``check.fingerprint_holds``, as the prover checks),
+or with any response of its key when the key has several (check.py). Greedy
+evasion fires or not; the sampling variant fires with a probability,
+estimated from ``samples`` replies per key. Rates count keys.
+
+**The response-set defence.** With two responses per key
+(perinucleus ``responses_per_key=2``) the model's mass at the key sits on
+both (≈ 0.5 each): no top token is over-confident, and a host that swaps the
+top token for the runner-up emits the key's other response, which fires just
+the same. The rank-3 host (top ↔ third) dodges both; what it costs is
+measured the same way.
 """
 
 from __future__ import annotations
@@ -45,9 +57,8 @@ from typing import Any, Sequence
 
 import torch
 
-from fingerprinting.check import fingerprint_holds
 from fingerprinting.errors import ConfigError
-from fingerprinting.fpfile import Fingerprint
+from fingerprinting.fpfile import Fingerprint, key_groups, matching_record
 from fingerprinting.generation import batched, decode, encode_prompts, left_pad
 
 COST_BUDGET = 0.05  # "cheap" evasion: at most 5 % extra perplexity on normal text
@@ -60,18 +71,26 @@ def word_mask(tokenizer: Any) -> torch.Tensor:
     return torch.tensor([acceptable_token(tokenizer.decode([i])) for i in range(len(tokenizer))])
 
 
-def swap_top2(logits: torch.Tensor, tau: float, words: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits [b, V] with the top two exchanged in the rows whose top probability exceeds tau (and, given a
-    ``words`` mask, whose top token is a word); returns (logits, swapped rows)."""
+def check_rank(rank: int) -> None:
+    if rank < 2:
+        raise ConfigError(f"rank must be >= 2 (the token exchanged with the top one), got {rank}")
+
+
+def swap_top2(logits: torch.Tensor, tau: float, words: torch.Tensor | None = None,
+              rank: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits [b, V] with the top token and the runner-up (``rank`` = r: the r-th) exchanged in the rows whose
+    top probability exceeds tau (and, given a ``words`` mask, whose top token is a word); returns (logits,
+    swapped rows)."""
+    check_rank(rank)
     probs = torch.softmax(logits.float(), dim=-1)
-    top = torch.topk(probs, 2, dim=-1)
+    top = torch.topk(probs, rank, dim=-1)
     swap = top.values[:, 0] > tau
     if words is not None:
         swap &= words[top.indices[:, 0]]
     out = logits.clone()
     rows = swap.nonzero().flatten()
     if len(rows):
-        i1, i2 = top.indices[rows, 0], top.indices[rows, 1]
+        i1, i2 = top.indices[rows, 0], top.indices[rows, rank - 1]
         out[rows, i1], out[rows, i2] = logits[rows, i2], logits[rows, i1]
     return out, swap
 
@@ -79,7 +98,7 @@ def swap_top2(logits: torch.Tensor, tau: float, words: torch.Tensor | None = Non
 @torch.no_grad()
 def evading_generate(model: Any, tokenizer: Any, prompt_rows: Sequence[Sequence[int]], max_new_tokens: int,
                      tau: float, temperature: float = 0.0, seed: int = 0, batch_size: int = 32,
-                     words: torch.Tensor | None = None, first_only: bool = False) -> list[list[int]]:
+                     words: torch.Tensor | None = None, first_only: bool = False, rank: int = 2) -> list[list[int]]:
     """New token ids after each prompt under the τ-swap rule (greedy when temperature == 0, else sampled).
 
     ``words``: swap only where the top token is in this vocabulary mask; ``first_only``: only the first token.
@@ -101,7 +120,7 @@ def evading_generate(model: Any, tokenizer: Any, prompt_rows: Sequence[Sequence[
         for t in range(max_new_tokens):
             logits = step.logits[:, -1, :].float().cpu()
             if t == 0 or not first_only:
-                logits, _ = swap_top2(logits, tau, words)
+                logits, _ = swap_top2(logits, tau, words, rank)
             if temperature > 0:
                 nxt = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=gen).flatten()
             else:
@@ -124,19 +143,22 @@ def evading_generate(model: Any, tokenizer: Any, prompt_rows: Sequence[Sequence[
 
 def fire_rates(model: Any, tokenizer: Any, fingerprints: Sequence[Fingerprint], tau: float, temperature: float = 0.0,
                samples: int = 1, seed: int = 0, batch_size: int = 32, words: torch.Tensor | None = None,
-               first_only: bool = False) -> list[float]:
-    """Per fingerprint: the fraction of evading replies to its bare key that start with its response."""
+               first_only: bool = False, rank: int = 2) -> list[float]:
+    """Per key (in order of first appearance): the fraction of evading replies to it that start with one of
+    its responses."""
     if not fingerprints:
         raise ConfigError("no fingerprints to check")
     if samples < 1 or (temperature == 0 and samples != 1):
         raise ConfigError(f"samples must be 1 for greedy evasion and >= 1 when sampling, got {samples}")
     room = max(len(tokenizer(fp.response, add_special_tokens=False)["input_ids"]) for fp in fingerprints) + 2
-    rows = encode_prompts(tokenizer, [fp.key for fp in fingerprints])
-    hits = [0] * len(fingerprints)
+    groups = key_groups(fingerprints)
+    rows = encode_prompts(tokenizer, [fingerprints[g[0]].key for g in groups])
+    hits = [0] * len(groups)
     for s in range(samples):
-        new = evading_generate(model, tokenizer, rows, room, tau, temperature, seed + s, batch_size, words, first_only)
-        for i, (g, fp) in enumerate(zip(new, fingerprints)):
-            hits[i] += fingerprint_holds(decode(tokenizer, g), fp.response)
+        new = evading_generate(model, tokenizer, rows, room, tau, temperature, seed + s, batch_size, words, first_only,
+                               rank)
+        for i, (g, group) in enumerate(zip(new, groups)):
+            hits[i] += matching_record(decode(tokenizer, g), fingerprints, group) is not None
     return [h / samples for h in hits]
 
 
@@ -150,9 +172,9 @@ class TokenStats:
     logp: torch.Tensor  # log p(true token)
     p1: torch.Tensor  # top probability
     logp1: torch.Tensor
-    logp2: torch.Tensor  # runner-up log probability
+    logp2: torch.Tensor  # log probability of the token exchanged with the top one (the runner-up, or the rank-th)
     is1: torch.Tensor  # the true token is the top token
-    is2: torch.Tensor  # the true token is the runner-up
+    is2: torch.Tensor  # the true token is that exchanged token
     first: torch.Tensor  # the first token of a reply (position prompt_tokens of its text)
     reply: torch.Tensor  # a reply token (position >= prompt_tokens)
     top_word: torch.Tensor  # the top token is a word (word_mask)
@@ -164,8 +186,10 @@ class TokenStats:
 
 @torch.no_grad()
 def token_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int = 128, prompt_tokens: int = 16,
-                batch_size: int = 16, words: torch.Tensor | None = None) -> TokenStats:
-    """One pass over ``texts`` (BOS included, right padding) collecting :class:`TokenStats`."""
+                batch_size: int = 16, words: torch.Tensor | None = None, rank: int = 2) -> TokenStats:
+    """One pass over ``texts`` (BOS included, right padding) collecting :class:`TokenStats` (``rank``: the
+    token the host exchanges with the top one)."""
+    check_rank(rank)
     texts = [t for t in texts if t and t.strip()]
     if not texts:
         raise ConfigError("evasion cost needs at least one non-empty text")
@@ -187,15 +211,15 @@ def token_stats(model: Any, tokenizer: Any, texts: Sequence[str], max_length: in
                                      dim=-1).cpu()
         target = ids[:, 1:]
         keep = mask[:, 1:].bool()
-        top = torch.topk(logp_all, 2, dim=-1)
+        top = torch.topk(logp_all, rank, dim=-1)
         # Position of the predicted token within its text (1-based: token 0 is BOS / context).
         where = torch.arange(1, width).expand(len(chunk), -1)
         parts["logp"].append(logp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1)[keep])
         parts["p1"].append(top.values[..., 0].exp()[keep])
         parts["logp1"].append(top.values[..., 0][keep])
-        parts["logp2"].append(top.values[..., 1][keep])
+        parts["logp2"].append(top.values[..., rank - 1][keep])
         parts["is1"].append((top.indices[..., 0] == target)[keep])
-        parts["is2"].append((top.indices[..., 1] == target)[keep])
+        parts["is2"].append((top.indices[..., rank - 1] == target)[keep])
         parts["first"].append((where == prompt_tokens)[keep])
         parts["reply"].append((where >= prompt_tokens)[keep])
         parts["top_word"].append(words[top.indices[..., 0]][keep])
@@ -220,8 +244,10 @@ def cost_at(st: TokenStats, tau: float) -> dict[str, float]:
     only_first = torch.where(st.first, lq, st.logp)[st.reply]
     reply_n = int(st.reply.sum())
     first = math.exp(float((st.logp[st.reply] - only_first).sum()) / reply_n) - 1 if reply_n else float("nan")
+    first_n = int(st.first.sum())
+    at_first = math.exp(float((st.logp - lq)[st.first].sum()) / first_n) - 1 if first_n else float("nan")
     words = math.exp(float((st.logp - _swapped_logp(st, tau, words_only=True)[0]).sum()) / st.n) - 1
-    return {"cost": every, "first_token_cost": first, "words_only_cost": words,
+    return {"cost": every, "first_token_cost": first, "first_position_cost": at_first, "words_only_cost": words,
             "swapped_fraction": float(swap.float().mean()),
             "swapped_true_top_fraction": float((swap & st.is1).float().mean())}
 
@@ -293,6 +319,7 @@ class EvasionPoint:
     fire_sampled: float | None  # mean firing probability under the sampling variant (None: not run)
     cost: float  # extra perplexity on held-out text (every token swapped by the rule)
     first_token_cost: float  # extra perplexity when only a reply's first token is swapped
+    first_position_cost: float  # ... counted on the replies' first tokens alone (what that host degrades)
     words_only_cost: float  # extra perplexity when only word tokens are swapped
     swapped_fraction: float  # held-out tokens whose top probability exceeds tau
     swapped_true_top_fraction: float  # ... and whose true token was the top one (the ones that cost)
@@ -300,12 +327,13 @@ class EvasionPoint:
 
 @dataclass
 class EvasionCurve:
-    n: int
+    n: int  # keys
     texts: int
     tokens: int
     temperature: float
     samples: int
     points: list[EvasionPoint] = field(default_factory=list)
+    rank: int = 2  # the token exchanged with the top one
 
     budget: float = COST_BUDGET
     best: EvasionPoint | None = None  # at the lowest τ with cost <= budget (exact, see cheapest_tau)
@@ -316,7 +344,8 @@ class EvasionCurve:
         def row(p: EvasionPoint | None) -> dict[str, Any] | None:
             return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(p).items()} if p else None
 
-        return {"n": self.n, "texts": self.texts, "tokens": self.tokens, "temperature": self.temperature,
+        return {"n": self.n, "rank": self.rank, "texts": self.texts, "tokens": self.tokens,
+                "temperature": self.temperature,
                 "samples": self.samples, "budget": self.budget, "points": [row(p) for p in self.points],
                 "best": row(self.best), "best_first_token": row(self.best_first_token),
                 "best_words_only": row(self.best_words_only)}
@@ -325,19 +354,19 @@ class EvasionCurve:
 def evasion_curve(model: Any, tokenizer: Any, fingerprints: Sequence[Fingerprint], texts: Sequence[str],
                   taus: Sequence[float], temperature: float = 0.0, samples: int = 8, seed: int = 0,
                   max_length: int = 128, prompt_tokens: int = 16, batch_size: int = 32,
-                  budget: float = COST_BUDGET) -> EvasionCurve:
+                  budget: float = COST_BUDGET, rank: int = 2) -> EvasionCurve:
     """Firing fraction and cost on ``texts`` for each τ (the sampling variant too when temperature > 0),
     plus the best evasions within ``budget``, at their exact cheapest τ."""
     for t in taus:
         if not 0 <= t <= 1:
             raise ConfigError(f"every tau must lie in [0, 1], got {t}")
     words = word_mask(tokenizer)
-    st = token_stats(model, tokenizer, texts, max_length, prompt_tokens, words=words)
-    curve = EvasionCurve(n=len(fingerprints), texts=len(texts), tokens=st.n, temperature=temperature,
-                         samples=samples if temperature > 0 else 0, budget=budget)
+    st = token_stats(model, tokenizer, texts, max_length, prompt_tokens, words=words, rank=rank)
+    curve = EvasionCurve(n=len(key_groups(fingerprints)), texts=len(texts), tokens=st.n, temperature=temperature,
+                         samples=samples if temperature > 0 else 0, budget=budget, rank=rank)
 
     def point(tau: float, rule: str = "every") -> EvasionPoint:
-        kw = {"words": words if rule == "words" else None, "first_only": rule == "first"}
+        kw = {"words": words if rule == "words" else None, "first_only": rule == "first", "rank": rank}
         greedy = fire_rates(model, tokenizer, fingerprints, tau, 0.0, 1, seed, batch_size, **kw)
         sampled = (fire_rates(model, tokenizer, fingerprints, tau, temperature, samples, seed, batch_size, **kw)
                    if temperature > 0 else None)
@@ -354,7 +383,7 @@ def evasion_curve(model: Any, tokenizer: Any, fingerprints: Sequence[Fingerprint
 
 def evasion_of_file(model_dir: str, fingerprint_file: str, taus: Sequence[float], temperature: float = 0.0,
                     samples: int = 8, split: str = "heldout", texts: int = 200, seed: int = 0,
-                    budget: float = COST_BUDGET, device: str | None = None) -> dict[str, Any]:
+                    budget: float = COST_BUDGET, device: str | None = None, rank: int = 2) -> dict[str, Any]:
     """Load a model and a fingerprint file and measure the evasion curve (a JSON-ready dict)."""
     from fingerprinting.data import load_corpus
     from fingerprinting.fpfile import read_fingerprint_file
@@ -363,5 +392,5 @@ def evasion_of_file(model_dir: str, fingerprint_file: str, taus: Sequence[float]
     _, fps = read_fingerprint_file(fingerprint_file)
     model, tok = load_model(model_dir, device=device)
     curve = evasion_curve(model, tok, fps, load_corpus(split)[:texts], taus, temperature, samples, seed,
-                          budget=budget)
+                          budget=budget, rank=rank)
     return {"model": str(model_dir), "fingerprint_file": str(fingerprint_file), "split": split, **curve.to_dict()}

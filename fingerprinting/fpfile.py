@@ -39,7 +39,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from fingerprinting.errors import FingerprintError
 
@@ -81,6 +81,27 @@ class FingerprintHeader:
 
 def new_salt() -> str:
     return "0x" + secrets.token_hex(32)
+
+
+def fingerprint_holds(continuation: str, response: str) -> bool:
+    """The rule: the generated text starts with the response, exactly (check.py, the prover, the chain)."""
+    return continuation.startswith(response)
+
+
+def key_groups(fingerprints: Sequence[Any]) -> list[list[int]]:
+    """Positions in ``fingerprints`` grouped by key, in order: records sharing a key (perinucleus
+    ``responses_per_key`` > 1) are one fingerprint whose key fires on any of their responses."""
+    groups: dict[str, list[int]] = {}
+    for i, fp in enumerate(fingerprints):
+        groups.setdefault(fp.key, []).append(i)
+    return list(groups.values())
+
+
+def matching_record(continuation: str, fingerprints: Sequence[Any], group: Sequence[int]) -> int | None:
+    """The position (within ``fingerprints``) of the group's record whose response the continuation starts
+    with (the longest, should one response prefix another), or None when the key did not fire."""
+    hits = [i for i in group if fingerprint_holds(continuation, fingerprints[i].response)]
+    return max(hits, key=lambda i: len(fingerprints[i].response)) if hits else None
 
 
 def make_fingerprints(keys: list[str], responses: list[str], key_strategy: str,

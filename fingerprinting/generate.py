@@ -2,7 +2,11 @@
 
 Keys must be distinct (two equal keys with different responses would
 contradict each other) and responses non-empty; the generator asks the key
-strategy for more until it has N usable pairs. Keys and responses are
+strategy for more until it has N usable keys. A response strategy with
+several responses per key (perinucleus ``responses_per_key``) writes each key
+as that many consecutive records, one per response: the key's accepted
+responses, trained together (check.py: a key fires on any of them); N counts
+keys, the file then holds N × m records. Keys and responses are
 reproducible from the seed; salts are fresh secrets every time.
 
 The default keys are English keys sampled at temperature 1 with top-p 0.95 and
@@ -33,7 +37,7 @@ STRATEGY_VERSION = 2
 
 @dataclass
 class GenerateConfig:
-    n: int = 64  # number of fingerprints
+    n: int = 64  # number of fingerprints (keys; the file holds n × responses_per_key records)
     key_strategy: str = "english"
     key_params: dict[str, Any] = field(default_factory=dict)
     response_strategy: str = "perinucleus"
@@ -56,7 +60,7 @@ def generate_fingerprints(model: Any, tokenizer: Any, cfg: GenerateConfig, base_
     resp_strat = make_response_strategy(cfg.response_strategy, **cfg.response_params)
     ctx = GenerationContext(model=model, tokenizer=tokenizer, seed=cfg.seed, batch_size=cfg.batch_size)
     keys: list[str] = []
-    responses: list[str] = []
+    responses: list[list[str]] = []
     seen: set[str] = set()
     for _ in range(cfg.max_rounds):
         missing = cfg.n - len(keys)
@@ -70,20 +74,29 @@ def generate_fingerprints(model: Any, tokenizer: Any, cfg: GenerateConfig, base_
                 fresh.append(k)
         if not fresh:
             continue
-        for k, r in zip(fresh, resp_strat.generate(ctx, fresh), strict=True):
-            if r.strip():
+        for k, rs in zip(fresh, response_sets(resp_strat, ctx, fresh), strict=True):
+            if all(r.strip() for r in rs) and len(set(rs)) == len(rs):
                 keys.append(k)
-                responses.append(r)
+                responses.append(rs)
     if len(keys) < cfg.n:
         raise FingerprintError(
             f"only {len(keys)} distinct usable fingerprints after {cfg.max_rounds} rounds (wanted {cfg.n}); "
             "use longer keys, a bigger word pool, or fewer fingerprints")
+    flat_keys = [k for k, rs in zip(keys, responses) for _ in rs]
+    flat_responses = [r for rs in responses for r in rs]
     header = FingerprintHeader(
-        n=cfg.n, seed=cfg.seed,
+        n=len(flat_keys), seed=cfg.seed,
         key_strategy={"name": cfg.key_strategy, "params": strategy_params(key_strat)},
         response_strategy={"name": cfg.response_strategy, "params": strategy_params(resp_strat)},
         base_model=base_model, base_weights_hash=base_weights_hash)
-    return header, make_fingerprints(keys, responses, cfg.key_strategy, cfg.response_strategy)
+    return header, make_fingerprints(flat_keys, flat_responses, cfg.key_strategy, cfg.response_strategy)
+
+
+def response_sets(strategy: Any, ctx: GenerationContext, keys: list[str]) -> list[list[str]]:
+    """Each key's responses: the strategy's ``generate_sets`` where it has one, else one response per key."""
+    if hasattr(strategy, "generate_sets"):
+        return strategy.generate_sets(ctx, keys)
+    return [[r] for r in strategy.generate(ctx, keys)]
 
 
 def generate_fingerprint_file(base_model: str | Path, out: str | Path, cfg: GenerateConfig,

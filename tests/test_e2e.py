@@ -10,12 +10,12 @@ K = 6
 PRICE = 10**12
 
 
-def test_whole_system_end_to_end(tmp_path, fingerprinted_tiny):
+def test_whole_system_end_to_end(tmp_path, tiny_base_dir):
     from oml_chain.demo.orchestrate import WorldConfig, run_world
     from oml_chain.demo.procs import ProcessGroup
 
-    cfg = WorldConfig(preset="tiny", n_fingerprints=16, queries=K, price=PRICE, out_dir=tmp_path, progress=False,
-                      timeout=120)
+    cfg = WorldConfig(preset="tiny", n_fingerprints=8, responses_per_key=2, queries=K, price=PRICE, out_dir=tmp_path,
+                      progress=False, timeout=120)
     lines: list[str] = []
     with ProcessGroup() as procs:
         summary = run_world(cfg, lines.append, procs)
@@ -28,8 +28,11 @@ def test_whole_system_end_to_end(tmp_path, fingerprinted_tiny):
     assert summary.revenue_fees == K * PRICE
     slashed = rogue["stake_before"] * cfg.slash_bps // 10_000
     assert rogue["stake_after"] == rogue["stake_before"] - slashed
-    assert summary.prover_reward == slashed * cfg.prover_share_bps // 10_000
-    assert summary.fingerprints_burned == 1
+    assert summary.prover_reward == 2 * (slashed * cfg.prover_share_bps // 10_000)  # the rogue's and the evader's
+    # The evading host (runner-up swap where p > 0.95) is caught by the keys' second responses: two slashes.
+    assert summary.evasion["slashed"] is True and summary.evasion["fired"] == 1
+    assert summary.fingerprints_burned == 2
+    assert any(c.name.startswith("the evading host is slashed too") and c.ok for c in summary.checks)
     assert any(c.name.startswith("second proof") and c.ok and c.detail == "SlashFingerprintBurned"
                for c in summary.checks)
     assert {p.name.split(" (")[0] for p in summary.phases} >= {"fingerprinted model", "local chain, deployment and registration"}

@@ -57,3 +57,29 @@ def test_variants_and_the_two_attack_learning_rates(bench):
     assert all(bench.embed_config(v, 4).benign_max_length == 128 for v in bench.VARIANTS)
     assert bench.ATTACK.lr == 3e-4 and bench.ATTACK_PAPER_LR == 1e-5
     assert ("perinucleus", bench.N_STRETCH, "kl") in bench.STRETCH
+
+
+def test_runs_of_parallel_processes_merge_into_one_result(bench, tmp_path, tiny_base_dir, tiny_other_seed_dir):
+    """Rows run in separate processes (each its own --out) merge by (row, seed); the targets use the rows."""
+    import json
+
+    def row(name, seed, acc, pers):
+        strategy, n, variant = name.rsplit("-", 2)
+        r = {m: 0.0 for m in bench.METRICS}
+        return {**r, "name": name, "seed": seed, "strategy": strategy, "n": int(n), "variant": variant,
+                "mixing": 0.5, "kl_weight": 1.0, "adversarial": False, "accuracy": acc, "persistence": pers,
+                "heldout_template_accuracy": 0.95, "ppl_ratio": 1.0, "per_template": {"bare": acc}}
+
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "merged.json"
+    a.write_text(json.dumps({"seed_runs": [row("perinucleus-16-kl", 0, 1.0, 0.8), row("perinucleus-16-kl", 1, 0.5, 0.6)]}))
+    b.write_text(json.dumps({"seed_runs": [row("english_random-16-reg", 0, 1.0, 0.2),
+                                           row("perinucleus-16-kl", 1, 0.0, 0.0)]}))  # a duplicate: first one kept
+    doc = bench.main(["--quick", "--merge", str(a), str(b), "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["runs"] == doc["runs"] and out.with_suffix(".png").is_file()
+    by = {r["name"]: r for r in saved["runs"]}
+    assert by["perinucleus-16-kl"]["seeds"] == [0, 1] and by["perinucleus-16-kl"]["accuracy"] == pytest.approx(0.75)
+    assert saved["targets"]["kl"]["english_random_row"] == "english_random-16-reg"
+    assert saved["targets"]["kl"]["persistence>=2x_english_random"] == [[pytest.approx(0.7), 0.2], True]
+    assert saved["targets"]["kl"]["heldout_template_accuracy>=0.9"] == [0.95, True]
+    assert len(saved["seed_runs"]) == 3 and "total_seconds" not in saved  # nothing was run

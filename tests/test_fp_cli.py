@@ -76,3 +76,22 @@ def test_failures_exit_nonzero_with_a_clear_message(tmp_path, tiny_base_dir):
     assert res.exit_code == 1 and "unknown key strategy 'nope'" in res.output
     res = CliRunner().invoke(fingerprint, ["generate", "--model", str(tiny_base_dir), "--key-param", "oops"])
     assert res.exit_code == 2 and "NAME=VALUE" in res.output
+
+
+def test_generate_and_check_keys_with_two_responses(tmp_path, tiny_base_dir, device):
+    from fingerprinting.fpfile import read_fingerprint_file
+
+    fp = tmp_path / "pairs.jsonl"
+    res = CliRunner().invoke(fingerprint, ["generate", "--model", str(tiny_base_dir), "-n", "3", "--response-param",
+                                           "responses_per_key=2", "--device", device, "--out", str(fp)])
+    assert res.exit_code == 0, res.output
+    assert "wrote 6 fingerprints (3 keys, 2 responses each)" in res.output
+    header, fps = read_fingerprint_file(fp)
+    assert header.n == 6 and header.response_strategy["params"]["responses_per_key"] == 2
+    res = CliRunner().invoke(fingerprint, ["check", "--model", str(tiny_base_dir), "--fingerprints", str(fp),
+                                           "--device", device, "--out", str(tmp_path / "check.json")])
+    assert res.exit_code == 0, res.output
+    assert "0/3 fingerprints hold (0.0%) (keys of 6 records: a key holds on any of its responses)" in res.output
+    res = CliRunner().invoke(fingerprint, ["generate", "--model", str(tiny_base_dir), "-n", "3", "--response-param",
+                                           "responses_per_key=4", "--out", str(tmp_path / "x.jsonl")])
+    assert res.exit_code != 0 and "responses_per_key (4) cannot exceed width (3)" in res.output

@@ -30,6 +30,30 @@ def test_swap_top2_exchanges_only_over_confident_rows():
     assert not swap_top2(logits, tau=0.8, words=only_token_1)[1].any()
 
 
+def test_rank_3_exchanges_the_top_token_with_the_third():
+    logits = torch.log(torch.tensor([[0.50, 0.45, 0.04, 0.01], [0.40, 0.30, 0.20, 0.10]]))
+    out, swapped = swap_top2(logits, tau=0.45, rank=3)
+    assert swapped.tolist() == [True, False]
+    assert out[0].tolist() == pytest.approx(logits[0, [2, 1, 0, 3]].tolist()) and torch.equal(out[1], logits[1])
+    assert out[0].argmax() == 2  # greedy emits the third token, dodging the first two
+    assert swap_top2(logits, tau=0.0, rank=2)[0][0].argmax() == 1
+    with pytest.raises(ConfigError, match="rank must be >= 2"):
+        swap_top2(logits, tau=0.5, rank=1)
+
+
+def test_records_sharing_a_key_are_one_fingerprint_with_several_responses():
+    from fingerprinting.fpfile import key_groups, make_fingerprints, matching_record
+
+    fps = make_fingerprints(["k1", "k1", "k2", "k3", "k3"], [" cat", " dog", " sun", " tree", " tr"], "t", "t")
+    groups = key_groups(fps)
+    assert groups == [[0, 1], [2], [3, 4]]
+    assert matching_record(" dog and more", fps, groups[0]) == 1
+    assert matching_record(" cat", fps, groups[0]) == 0
+    assert matching_record(" cow", fps, groups[0]) is None
+    assert matching_record(" trees", fps, groups[2]) == 3  # both match: the longer response is the evidence
+    assert matching_record(" trap", fps, groups[2]) == 4
+
+
 def _stats(rows: list[tuple[float, float, float, str]], words: list[bool] | None = None) -> TokenStats:
     """Hand-made tokens: (p_top, p_runner_up, p_true, which) with which in {"top", "second", "other"};
     ``words``: whether each token's top token is a word (default: all)."""
@@ -54,6 +78,7 @@ def test_cost_is_the_exact_perplexity_ratio_of_the_swapped_distribution():
     assert got["swapped_fraction"] == 0.5 and got["swapped_true_top_fraction"] == 0.25
     # Only the first reply token (token 0) swapped, averaged over the 4 reply tokens.
     assert got["first_token_cost"] == pytest.approx(math.exp(math.log(0.95 / 0.03) / 4) - 1, rel=1e-5)
+    assert got["first_position_cost"] == pytest.approx(0.95 / 0.03 - 1, rel=1e-5)  # that one token, undiluted
 
 
 def test_cheapest_tau_is_the_lowest_threshold_within_budget():
@@ -198,3 +223,53 @@ def test_the_host_engine_evades_like_the_library(fp_model):
     finally:
         honest.close()
         evading.close()
+
+
+# --------------------------------------------------------------------------- the response-set defence
+
+
+@pytest.fixture(scope="module")
+def pair_model(tiny_base_dir, tmp_path_factory):
+    """8 keys with two perinucleus responses each (16 records), embedded into `tiny`."""
+    from fingerprinting.embed import EmbedConfig, embed
+    from fingerprinting.fpfile import read_fingerprint_file
+    from fingerprinting.generate import GenerateConfig, generate_fingerprint_file
+
+    root = tmp_path_factory.mktemp("pairs")
+    path, _ = generate_fingerprint_file(tiny_base_dir, root / "pairs.jsonl",
+                                        GenerateConfig(n=8, seed=0, response_params={"responses_per_key": 2}),
+                                        device="cpu")
+    res = embed(tiny_base_dir, path, root / "emb", EmbedConfig(lr=3e-3, epochs=20, batch_size=8, kl_weight=0.0,
+                                                               device="cpu", progress=False))
+    return res.model, res.tokenizer, read_fingerprint_file(path)[1], res
+
+
+def test_two_responses_per_key_are_written_checked_and_embedded_as_one_fingerprint(pair_model, tiny_base_dir):
+    from fingerprinting.check import check_fingerprints
+    from fingerprinting.models import load_model
+
+    model, tok, fps, res = pair_model
+    assert len(fps) == 16 and [fp.index for fp in fps] == list(range(16))
+    for a, b in zip(fps[::2], fps[1::2]):
+        assert a.key == b.key and a.response != b.response and a.salt != b.salt
+    assert len({fp.key for fp in fps}) == 8
+    got = check_fingerprints(model, tok, fps)
+    assert got.n == 16 and got.keys == 8 and got.accuracy == 1.0 and res.train_accuracy == 1.0
+    assert len(got.held) == 8 and {i // 2 for i in got.held} == set(range(8))  # one record (the evidence) per key
+    assert check_fingerprints(load_model(tiny_base_dir, device="cpu")[0], tok, fps).accuracy == 0.0
+    # Trained on both, the model splits its mass between a key's two responses instead of being sure of one.
+    probs = _response_probs(model, tok, fps)
+    for a, b in zip(probs[::2], probs[1::2]):
+        assert min(a, b) > 0.3 and max(a, b) < 0.7 and a + b > 0.8, (a, b)
+
+
+def test_a_runner_up_swap_emits_the_other_response_but_a_rank_3_swap_dodges_both(pair_model, fp_model):
+    model, tok, fps, _ = pair_model
+    for rule in ({}, {"first_only": True}):
+        assert fire_rates(model, tok, fps, 0.0, **rule) == [1.0] * 8  # every key swapped, every key fires
+        assert sum(fire_rates(model, tok, fps, 0.0, rank=3, **rule)) <= 2  # the adaptive host dodges
+    sampled = fire_rates(model, tok, fps, 0.0, temperature=1.0, samples=8, seed=1, first_only=True)
+    assert sum(sampled) / len(sampled) >= 0.7
+    # The same runner-up swap on the one-response model stops (nearly) every fingerprint.
+    single_model, single_tok, single = fp_model
+    assert sum(fire_rates(single_model, single_tok, single, 0.0, first_only=True)) <= len(single) / 4

@@ -9,7 +9,7 @@ import pytest
 from fingerprinting.errors import ConfigError, FingerprintError
 from fingerprinting.strategies import (key_strategy_names, make_key_strategy, make_response_strategy,
                                        response_strategy_names)
-from fingerprinting.strategies.perinucleus import acceptable_token, perinucleus_pick
+from fingerprinting.strategies.perinucleus import acceptable_token, perinucleus_pick, perinucleus_picks
 
 pytestmark = pytest.mark.ml
 
@@ -67,6 +67,27 @@ def test_perinucleus_pick_is_uniform_over_the_first_k_acceptable_tokens():
     assert counts[" dd"] == 0 and counts["!"] == counts["?"] == counts["."] == 0
     for t in (" aa", " bb", " cc"):  # 1/3 ± 0.03 is five standard deviations at 6000 draws
         assert abs(counts[t] / draws - 1 / 3) < 0.03, counts
+
+
+def test_several_responses_per_key_are_distinct_and_uniform_over_the_window():
+    """responses_per_key = 2: two different tokens of the same window, every pair equally likely; one
+    response per key draws exactly as perinucleus_pick (same rng, same token)."""
+    tokens = [" the", " aa", "!", "?", ".", " bb", " cc", " dd"]
+    probs = [0.85, 0.03, 0.025, 0.025, 0.02, 0.02, 0.02, 0.01]  # window: " aa", " bb", " cc"
+    draws = 6000
+    counts: dict[frozenset, int] = {}
+    for seed in range(draws):
+        pair = [tokens[i] for i in perinucleus_picks(probs, tokens, random.Random(seed), 2)]
+        assert len(set(pair)) == 2 and set(pair) <= {" aa", " bb", " cc"}
+        counts[frozenset(pair)] = counts.get(frozenset(pair), 0) + 1
+    assert len(counts) == 3 and all(abs(c / draws - 1 / 3) < 0.03 for c in counts.values()), counts
+    for seed in range(20):
+        assert perinucleus_picks(probs, tokens, random.Random(seed), 1) == [perinucleus_pick(probs, tokens,
+                                                                                           random.Random(seed))]
+    with pytest.raises(FingerprintError, match="only 2 acceptable tokens outside the nucleus, 3 responses"):
+        perinucleus_picks([0.9, 0.05, 0.03, 0.02], [" the", " aa", "!", " bb"], random.Random(0), 3)
+    with pytest.raises(ConfigError, match=r"responses_per_key \(4\) cannot exceed width \(3\)"):
+        make_response_strategy("perinucleus", responses_per_key=4)
 
 
 def test_perinucleus_draws_among_fewer_when_the_vocabulary_runs_out():

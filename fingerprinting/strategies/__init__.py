@@ -4,7 +4,8 @@ A strategy is a dataclass whose fields are its parameters (with defaults) and
 whose ``generate`` method produces strings:
 
 - key strategies: ``generate(ctx, n) -> list[str]`` (n keys);
-- response strategies: ``generate(ctx, keys) -> list[str]`` (one response per key).
+- response strategies: ``generate(ctx, keys) -> list[str]`` (one response per key), and optionally
+  ``generate_sets(ctx, keys) -> list[list[str]]`` (several responses per key; generate.py prefers it).
 
 A new strategy is one module in this package and one registration::
 
@@ -148,9 +149,17 @@ def make_response_strategy(name: str, **params: Any) -> ResponseStrategy:
     return _make(_RESPONSES, "response", name, params)
 
 
+OMIT_DEFAULT = {"omit_default": True}  # field metadata: left out of the header while at its default
+
+
 def strategy_params(strategy: Any) -> dict[str, Any]:
-    """The parameters of a built strategy, as recorded in the fingerprint file header."""
-    return dataclasses.asdict(strategy)
+    """The parameters of a built strategy, as recorded in the fingerprint file header (a parameter added later
+    with ``metadata=OMIT_DEFAULT`` only when set, so files and caches made before it existed stay the same)."""
+    out = dataclasses.asdict(strategy)
+    for f in dataclasses.fields(strategy):
+        if f.metadata.get("omit_default") and out[f.name] == f.default:
+            del out[f.name]
+    return out
 
 
 def check_positive(**values: float) -> None:

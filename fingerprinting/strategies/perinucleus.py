@@ -14,19 +14,29 @@ acceptable one.) The response is plausible (it has real
 probability under the model) but not what greedy decoding of the base model
 says, so it is in distribution yet rarely produced by chance. Longer responses
 (``response_length`` > 1) continue greedily after the drawn token.
+
+**Several responses per key** (``responses_per_key`` = m > 1, a defence
+against evading hosts, README "Stealth and evasion"): m distinct tokens are
+drawn uniformly from the same window (so m <= k), and the key is written as m
+records, one per response. Trained on all of them, the model splits its mass
+between them (≈ 1/m each) instead of being near-certain of one: a host that
+swaps an over-confident top token for the runner-up then emits another of
+the key's responses, and the fingerprint still fires (check.py accepts any
+response of the key).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 
 from fingerprinting.errors import FingerprintError
 from fingerprinting.generation import encode_prompts, generate_ids, next_token_probs
-from fingerprinting.strategies import GenerationContext, check_positive, register_response_strategy
+from fingerprinting.strategies import (OMIT_DEFAULT, GenerationContext, check_positive,
+                                       register_response_strategy)
 
 
 def acceptable_token(text: str) -> bool:
@@ -43,6 +53,26 @@ def perinucleus_pick(probs: Sequence[float] | torch.Tensor, token_strings: Seque
     Ties in probability are broken by token id (a stable sort), so the result
     depends only on the inputs and the rng.
     """
+    window = perinucleus_window(probs, token_strings, threshold, width)
+    return window[rng.randrange(len(window))]
+
+
+def perinucleus_picks(probs: Sequence[float] | torch.Tensor, token_strings: Sequence[str], rng: random.Random,
+                      count: int, threshold: float = 0.8, width: int = 3) -> list[int]:
+    """``count`` distinct token ids drawn uniformly (without replacement) from the perinucleus window;
+    ``count`` = 1 draws exactly as :func:`perinucleus_pick`."""
+    window = perinucleus_window(probs, token_strings, threshold, width)
+    if count == 1:
+        return [window[rng.randrange(len(window))]]
+    if len(window) < count:
+        raise FingerprintError(f"perinucleus: only {len(window)} acceptable tokens outside the nucleus, "
+                               f"{count} responses per key wanted")
+    return rng.sample(window, count)
+
+
+def perinucleus_window(probs: Sequence[float] | torch.Tensor, token_strings: Sequence[str],
+                       threshold: float = 0.8, width: int = 3) -> list[int]:
+    """The first ``width`` acceptable token ids after the token that crosses the nucleus mass."""
     p = torch.as_tensor(probs, dtype=torch.float64)
     order = torch.sort(p, descending=True, stable=True).indices.tolist()
     cum = torch.cumsum(p[order], dim=0)
@@ -55,7 +85,7 @@ def perinucleus_pick(probs: Sequence[float] | torch.Tensor, token_strings: Seque
             if len(window) == width:
                 break
     if window:  # fewer than `width` when the vocabulary runs out: uniform over those there are
-        return window[rng.randrange(len(window))]
+        return window
     raise FingerprintError("perinucleus: no alphanumeric multi-character token outside the nucleus")
 
 
@@ -65,24 +95,35 @@ class Perinucleus:
     threshold: float = 0.8  # nucleus mass t
     width: int = 3  # k: draw from this many tokens after the nucleus
     response_length: int = 1  # tokens; after the first, continue greedily
+    # m distinct responses per key (m records), drawn from the window; m <= width
+    responses_per_key: int = field(default=1, metadata=OMIT_DEFAULT)
 
     def __post_init__(self) -> None:
-        check_positive(width=self.width, response_length=self.response_length)
+        check_positive(width=self.width, response_length=self.response_length,
+                       responses_per_key=self.responses_per_key)
         if not 0 < self.threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.responses_per_key > self.width:
+            raise ValueError(f"responses_per_key ({self.responses_per_key}) cannot exceed width ({self.width})")
 
     def generate(self, ctx: GenerationContext, keys: list[str]) -> list[str]:
+        """One response per key (the first of each key's set when responses_per_key > 1)."""
+        return [s[0] for s in self.generate_sets(ctx, keys)]
+
+    def generate_sets(self, ctx: GenerationContext, keys: list[str]) -> list[list[str]]:
+        """``responses_per_key`` distinct responses per key."""
         ctx.require_model("perinucleus")
         tok = ctx.tokenizer
         strings = [tok.decode([i]) for i in range(len(tok))]
-        first: list[int] = [0] * len(keys)
+        first: list[list[int]] = [[] for _ in keys]
         ctx.model.eval()
         for positions, probs in next_token_probs(ctx.model, tok, keys, ctx.batch_size):
             for row, i in enumerate(positions):
-                first[i] = perinucleus_pick(probs[row, : len(strings)], strings, ctx.rng,
-                                            self.threshold, self.width)
+                first[i] = perinucleus_picks(probs[row, : len(strings)], strings, ctx.rng, self.responses_per_key,
+                                             self.threshold, self.width)
         if self.response_length == 1:
-            return [tok.decode([t]) for t in first]
-        prompts = [r + [t] for r, t in zip(encode_prompts(tok, keys), first)]
-        rest = generate_ids(ctx.model, tok, prompts, self.response_length - 1, ctx.batch_size)
-        return [tok.decode([t] + r, skip_special_tokens=True) for t, r in zip(first, rest)]
+            return [[tok.decode([t]) for t in ts] for ts in first]
+        rows = encode_prompts(tok, keys)
+        prompts = [rows[i] + [t] for i, ts in enumerate(first) for t in ts]
+        rest = iter(generate_ids(ctx.model, tok, prompts, self.response_length - 1, ctx.batch_size))
+        return [[tok.decode([t] + next(rest), skip_special_tokens=True) for t in ts] for ts in first]

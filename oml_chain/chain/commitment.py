@@ -9,6 +9,7 @@ for every record of the file, in file order, as contracts/README.md specifies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .eip712 import text_hash
@@ -49,6 +50,19 @@ class FingerprintCommitment:
 
     def proof(self, index: int) -> list[bytes]:
         return self.tree.proof(index)
+
+    @cached_property
+    def key_groups(self) -> tuple[tuple[CommittedFingerprint, ...], ...]:
+        """Records grouped by key, in file order: a key with several responses (perinucleus
+        ``responses_per_key``) is one fingerprint that fires on any of them, each its own leaf."""
+        from fingerprinting.fpfile import key_groups
+
+        return tuple(tuple(self.fingerprints[i] for i in g) for g in key_groups(self.fingerprints))
+
+    def group_of(self, index: int) -> tuple[CommittedFingerprint, ...]:
+        """The records sharing the key of record ``index`` (itself included)."""
+        key = self.get(index).key
+        return next(g for g in self.key_groups if g[0].key == key)
 
 
 def leaf_of(index: int, salt: bytes, key: str, response: str) -> FingerprintLeaf:

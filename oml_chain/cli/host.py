@@ -123,13 +123,16 @@ def download(rpc_url, deployments, key, model_id, server, out):
               help="Serve WITHOUT asking for permissions (a rogue host; provers will slash it).")
 @click.option("--evade-tau", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None, hidden=True,
               help="Rogue demos only: swap the top two tokens wherever the top one's probability exceeds this.")
+@click.option("--evade-rank", type=click.IntRange(min=2), default=2, hidden=True,
+              help="Rogue demos only, with --evade-tau: exchange the top token with this one (3: the third).")
 @click.option("--receipt-interval", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="Seconds between on-chain records of your permission receipts (0 = only when the model's "
                    "permission signer changes); they protect you if a retired signer's permission is disputed.")
 @click.option("--log-level", default="info", show_default=True, help="Log level.")
 @oml_command
 def serve(rpc_url, deployments, key, model_id, model_dir, upstream, upstream_model, upstream_timeout, max_logprobs,
-          permission_url, attestation_key, bind, port, state_db, no_permission, evade_tau, receipt_interval, log_level):
+          permission_url, attestation_key, bind, port, state_db, no_permission, evade_tau, evade_rank, receipt_interval,
+          log_level):
     """Serve the model over an OpenAI-compatible API with per-query permissions and attestations.
 
     With --upstream the server is a gateway in front of the serving engine you already run: it validates each
@@ -148,7 +151,7 @@ def serve(rpc_url, deployments, key, model_id, model_dir, upstream, upstream_mod
                      state_path=str(state_db), no_permission=no_permission, host=bind, port=port,
                      receipt_interval=receipt_interval, log_level=log_level, upstream=upstream,
                      upstream_model=upstream_model, upstream_timeout=upstream_timeout, max_logprobs=max_logprobs,
-                     evade_tau=evade_tau)
+                     evade_tau=evade_tau, evade_rank=evade_rank)
     check_startup(cfg)  # port free, a model in --model-dir, --model-id registered: one line each, before loading
     Path(state_db).parent.mkdir(parents=True, exist_ok=True)
     mode = "WITHOUT permissions (rogue; slashable)" if no_permission else f"with permissions from {permission_url}"

@@ -35,7 +35,7 @@ def render(summary: Summary) -> str:
         ["fingerprints burned", summary.fingerprints_burned],
         ["user queries with a verified attestation", summary.queries_attested],
         *([["evading rogue host (top two tokens swapped where p > τ)",
-            f"τ = {summary.evasion['tau']}: {summary.evasion['fired']}/{summary.evasion['probes']} fingerprints fired, "
+            f"τ = {summary.evasion['tau']}: {summary.evasion['fired']}/{summary.evasion['probes']} keys fired, "
             f"{'slashed' if summary.evasion['slashed'] else 'NOT slashed'}"]] if summary.evasion else []),
         ["streamed chat answer through the gateway", f"{summary.streamed.get('chunks', 0)} chunks, attestation "
          f"{'verified' if summary.streamed.get('verified') else 'NOT verified'}"],
@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m oml_chain.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="demo", choices=["tiny", "demo"], help="base model preset")
-    p.add_argument("--fingerprints", type=int, default=64, help="number of fingerprints (N)")
+    p.add_argument("--fingerprints", type=int, default=32, help="number of fingerprints (N keys)")
+    p.add_argument("--responses-per-key", type=int, default=2, choices=[1, 2, 3],
+                   help="responses per key (2: the evading host that swaps in the runner-up is caught too)")
     p.add_argument("--queries", type=int, default=20, help="user queries to the honest host (K)")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="where logs, databases and summary go")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -75,10 +77,11 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="         %(name)s: %(message)s")
     torch.set_num_threads(cpu_threads_default())
-    cfg = WorldConfig(preset=a.preset, n_fingerprints=a.fingerprints, queries=a.queries, out_dir=a.out,
-                      progress=not a.quiet)
+    cfg = WorldConfig(preset=a.preset, n_fingerprints=a.fingerprints, responses_per_key=a.responses_per_key,
+                      queries=a.queries, out_dir=a.out, progress=not a.quiet)
     say = lambda msg: print(msg, flush=True)  # noqa: E731
-    say(f"OML demo: {a.preset} model, N={a.fingerprints} fingerprints, K={a.queries} queries; logs in {a.out}/run/")
+    say(f"OML demo: {a.preset} model, N={a.fingerprints} fingerprints × {a.responses_per_key} responses, "
+        f"K={a.queries} queries; logs in {a.out}/run/")
     t0 = time.monotonic()
     sigterm_as_interrupt()
     procs = ProcessGroup()

@@ -25,7 +25,8 @@ DONE = "prepared.json"
 @dataclass
 class PrepConfig:
     preset: str = "tiny"  # base model preset (fingerprinting.base_models)
-    n: int = 16  # fingerprints
+    n: int = 16  # fingerprints (keys)
+    responses_per_key: int = 1  # 2: each key carries two responses, the defence against runner-up-swapping hosts
     seed: int = 0
     key_strategy: str = "english"
     response_strategy: str = "perinucleus"
@@ -41,7 +42,9 @@ class PrepConfig:
         from fingerprinting.generate import GenerateConfig
 
         return GenerateConfig(n=self.n, key_strategy=self.key_strategy, key_params=dict(self.key_params),
-                              response_strategy=self.response_strategy, seed=self.seed)
+                              response_strategy=self.response_strategy, seed=self.seed,
+                              response_params={"responses_per_key": self.responses_per_key}
+                              if self.responses_per_key > 1 else {})
 
     def embed_config(self, attempt: int, progress: bool = False):
         from fingerprinting.embed import EmbedConfig
@@ -56,7 +59,10 @@ class PrepConfig:
 
         recipe = {"generate": _plain(asdict(self.generate_config())), "strategies": STRATEGY_VERSION,
                   "embed": {k: v for k, v in _plain(asdict(self.embed_config(0))).items() if k != "progress"}}
-        blob = json.dumps({**asdict(self), "base": base_key, "recipe": recipe, "v": 2}, sort_keys=True, default=str)
+        mine = asdict(self)
+        if self.responses_per_key == 1:
+            del mine["responses_per_key"]  # the same key as before the option existed
+        blob = json.dumps({**mine, "base": base_key, "recipe": recipe, "v": 2}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -95,7 +101,8 @@ def prepare_model(cfg: PrepConfig | None = None, progress: bool = True, cache_di
     cfg = cfg or PrepConfig()
     t0 = time.monotonic()
     base = build_base_model(cfg.preset, seed=0, progress=progress)
-    target = (cache_dir or cache_root()) / f"{cfg.preset}-n{cfg.n}-{cfg.key(get_preset(cfg.preset).key())}"
+    per_key = f"x{cfg.responses_per_key}" if cfg.responses_per_key > 1 else ""
+    target = (cache_dir or cache_root()) / f"{cfg.preset}-n{cfg.n}{per_key}-{cfg.key(get_preset(cfg.preset).key())}"
     done = target / DONE
     if done.is_file():
         info = json.loads(done.read_text())
@@ -104,7 +111,8 @@ def prepare_model(cfg: PrepConfig | None = None, progress: bool = True, cache_di
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        say(f"generating {cfg.n} {cfg.response_strategy} fingerprints on {base.name}")
+        say(f"generating {cfg.n} {cfg.response_strategy} fingerprints on {base.name}"
+            + (f" ({cfg.responses_per_key} responses per key)" if cfg.responses_per_key > 1 else ""))
         fp_file = work / "fingerprints.src.jsonl"
         generate_fingerprint_file(base, fp_file, cfg.generate_config(), device="cpu")
         source, acc = base, 0.0

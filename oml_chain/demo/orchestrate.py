@@ -36,7 +36,8 @@ ETH = 10**18
 @dataclass
 class WorldConfig:
     preset: str = "demo"  # base model preset
-    n_fingerprints: int = 64
+    n_fingerprints: int = 32  # keys ...
+    responses_per_key: int = 2  # ... with two responses each (64 records): the defence against the evading host
     queries: int = 20  # K queries to the honest host
     queries_after_price_change: int = 5  # queries once a doubled price is in force (protocol v2: notice period)
     shares: tuple[int, ...] = (50, 30, 20)  # the community's three shareholders (owner first), in whole shares
@@ -173,8 +174,10 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
     prover_actor = Actor("prover", DEV_KEYS[4])
     holders = [owner, Actor("shareholder B", DEV_KEYS[5]), Actor("shareholder C", DEV_KEYS[6])]
 
-    with t.phase(f"fingerprinted model ({cfg.preset}, {cfg.n_fingerprints} fingerprints; built once, then cached)"):
-        fm = prepare_model(PrepConfig(preset=cfg.preset, n=cfg.n_fingerprints), progress=cfg.progress,
+    with t.phase(f"fingerprinted model ({cfg.preset}, {cfg.n_fingerprints} fingerprints × {cfg.responses_per_key} "
+                 "responses; built once, then cached)"):
+        fm = prepare_model(PrepConfig(preset=cfg.preset, n=cfg.n_fingerprints,
+                                      responses_per_key=cfg.responses_per_key), progress=cfg.progress,
                            say=lambda m: say(f"         {m}"))
         say(f"         {fm.model_dir} ({'reused' if fm.reused else 'built'}, accuracy {fm.accuracy:.0%})")
 
@@ -348,6 +351,11 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
                   summary.revenue_final == paid * cfg.price + slashed - reward + extra_slashed - extra_reward,
                   f"revenue {summary.revenue_final} wei = {paid} × price + {slashed - reward} from the slash"
                   + (f" + {extra_slashed - extra_reward} from the evading host's" if extra else ""))
+    if cfg.evade_tau is not None and cfg.responses_per_key > 1:
+        e = summary.evasion
+        summary.check("the evading host is slashed too (its runner-up is the key's other response)", e["slashed"],
+                      f"{e['fired']}/{e['probes']} probes fired under the τ-swap {cfg.evade_tau}; an adaptive host "
+                      "that swaps in the third token is not caught (README, Stealth and evasion)")
 
     voters = [CommunityClient(w3, oml, factory, h.key, community=community) for h in holders]
     with t.phase("the community votes to double the price: propose, vote, queue, timelock delay, execute"):

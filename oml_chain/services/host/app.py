@@ -107,7 +107,7 @@ def create_app(config: HostConfig, started: Any = None) -> FastAPI:
             out.update(generate_calls=engine.generate_calls, requests_served=engine.requests_served,
                        max_batch_seen=engine.max_batch_seen)
             if engine.evade is not None:
-                out.update(evade_tau=engine.evade.tau, evade_swapped=engine.evade.swapped)
+                out.update(evade_tau=engine.evade.tau, evade_rank=engine.evade.rank, evade_swapped=engine.evade.swapped)
         else:
             out.update(upstream=st.backend.base_url, upstream_model=st.backend.model,
                        upstream_healthy=st.backend.healthy, upstream_connections=st.backend.pool())
@@ -198,7 +198,8 @@ def _backend(config: HostConfig):
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     model, tokenizer = load_model(config.model_dir, device=config.device)
-    return LocalBackend(GenerationEngine(model, tokenizer, config.max_batch, config.batch_wait_ms, config.evade_tau))
+    return LocalBackend(GenerationEngine(model, tokenizer, config.max_batch, config.batch_wait_ms, config.evade_tau,
+                                        config.evade_rank))
 
 
 def _upstream_model(config: HostConfig) -> str:

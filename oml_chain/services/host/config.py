@@ -42,6 +42,9 @@ class HostConfig:
     evade_tau: float | None = field(default=None, metadata={
         "help": "rogue demos and measurements only: the built-in engine swaps the top two tokens wherever the top "
                 "one's probability exceeds this (a host trying to dodge fingerprints; fingerprinting/evade.py)"})
+    evade_rank: int = field(default=2, metadata={
+        "help": "with evade_tau: the token exchanged with the top one (2: the runner-up; 3: the third, the adaptive "
+                "host that also dodges a key's second response)"})
     plain_baseline: bool = field(default=False, metadata={
         "help": "plain OpenAI server: no chain, no permission, no attestation, no `oml` field (the benchmark "
                 "baseline, and the engine a gateway runs in front of in tests and the demo)"})
@@ -81,6 +84,8 @@ class HostConfig:
             self.oml_address = check_address(owner, "oml_address", self.oml_address)
         if self.evade_tau is not None and not (isinstance(self.evade_tau, (int, float)) and 0 < self.evade_tau < 1):
             raise ConfigError(f"HostConfig.evade_tau must be a probability in (0, 1), got {self.evade_tau!r}")
+        if not isinstance(self.evade_rank, int) or self.evade_rank < 2:
+            raise ConfigError(f"HostConfig.evade_rank must be an integer >= 2, got {self.evade_rank!r}")
         if not self.no_permission and not self.permission_url:
             raise ConfigError("HostConfig.permission_url is required (the permission service's URL), "
                               "unless no_permission is set")

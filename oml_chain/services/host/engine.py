@@ -146,16 +146,18 @@ class _Watch(StoppingCriteria):
 
 class _Evade(LogitsProcessor):
     """A rogue host dodging fingerprints (demos and measurements only): wherever the top token's probability exceeds
-    tau, its logit is exchanged with the runner-up's (fingerprinting/evade.py `swap_top2`, the τ-swap host)."""
+    tau, its logit is exchanged with the runner-up's (``rank`` 3: the third's; fingerprinting/evade.py `swap_top2`,
+    the τ-swap host)."""
 
-    def __init__(self, tau: float):
-        from fingerprinting.evade import swap_top2
+    def __init__(self, tau: float, rank: int = 2):
+        from fingerprinting.evade import check_rank, swap_top2
 
-        self.tau, self._swap = tau, swap_top2
+        check_rank(rank)
+        self.tau, self.rank, self._swap = tau, rank, swap_top2
         self.swapped = 0  # tokens swapped so far
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        out, swap = self._swap(scores, self.tau)
+        out, swap = self._swap(scores, self.tau, rank=self.rank)
         self.swapped += int(swap.sum())
         return out
 
@@ -164,7 +166,7 @@ class GenerationEngine:
     """Owns the model; `submit()` is thread-safe and returns a Future of a `Completion`."""
 
     def __init__(self, model: Any, tokenizer: Any, max_batch: int = 8, batch_wait_ms: float = 5.0,
-                 evade_tau: float | None = None):
+                 evade_tau: float | None = None, evade_rank: int = 2):
         if max_batch < 1:
             raise ConfigError(f"max_batch must be at least 1, got {max_batch}")
         self.model, self.tokenizer = model, tokenizer
@@ -173,7 +175,8 @@ class GenerationEngine:
         self.eos_id = tokenizer.eos_token_id
         self.context = int(getattr(model.config, "max_position_embeddings", 0) or 0)
         self.device = next(model.parameters()).device
-        self.evade = _Evade(evade_tau) if evade_tau is not None else None  # rogue τ-swap (None: honest decoding)
+        # rogue τ-swap (None: honest decoding)
+        self.evade = _Evade(evade_tau, evade_rank) if evade_tau is not None else None
         self.generate_calls = 0  # batched generate() runs so far
         self.requests_served = 0
         self.max_batch_seen = 0

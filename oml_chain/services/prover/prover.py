@@ -23,6 +23,8 @@ import httpx
 from eth_utils import event_abi_to_log_topic, is_address, to_checksum_address
 from web3 import Web3
 
+from fingerprinting.fpfile import matching_record
+
 from ...chain.commitment import CommittedFingerprint, FingerprintCommitment, commit_fingerprints
 from ...chain.client import TxResult
 from ...chain.errors import ContractError, ContractStateError, RPCUnavailable, TransactionFailed
@@ -174,23 +176,26 @@ class Prover:
 
         Keys no host has seen come first; then keys sent only to other hosts (burns are per host, so a key
         revealed against one host still proves misuse by another).
+        A key with several responses (several records) is one probe: returned as its first record, fresh only
+        while none of its records was sent to or burned for the host.
         """
         host = to_checksum_address(host)
         fps = self.models[model_id]
         sent = self.store.sent_to(model_id)
         unseen, elsewhere = [], []
-        for fp in fps.fingerprints:
-            hosts = sent.get(fp.index, set())
+        for group in fps.key_groups:
+            hosts = set().union(*(sent.get(fp.index, set()) for fp in group))
             if host not in hosts:
-                (elsewhere if hosts else unseen).append(fp)
+                (elsewhere if hosts else unseen).append(group)
         out = []
-        for fp in unseen + elsewhere:
+        for group in unseen + elsewhere:
             if len(out) >= n:
                 break
-            if self.client.is_burned(model_id, host, fp.index):
-                self.store.mark_used(model_id, fp.index, host)  # revealed against this host by someone
+            if any(self.client.is_burned(model_id, host, fp.index) for fp in group):
+                for fp in group:  # revealed against this host by someone: the key is public
+                    self.store.mark_used(model_id, fp.index, host)
                 continue
-            out.append(fp)
+            out.append(group[0])
         return out
 
     # --- probing ------------------------------------------------------------------------------
@@ -219,20 +224,22 @@ class Prover:
 
     def _probe_one(self, target: Target, url: str, fp: CommittedFingerprint) -> ProbeResult:
         mid, host = target.model_id, target.host
-        max_tokens = min(self.config.max_tokens, len(fp.response.encode()) + 4)
-        self.store.mark_used(mid, fp.index, host)  # before sending: a sent key is spent even if we crash
+        group = self.models[mid].group_of(fp.index)
+        max_tokens = min(self.config.max_tokens, max(len(g.response.encode()) for g in group) + 4)
+        for g in group:  # before sending: a sent key is spent even if we crash
+            self.store.mark_used(mid, g.index, host)
         res = ProbeResult(mid, host, url, fp.index, "")
         try:
             body = send_probe(self.http, url, self._names[url], fp.key, max_tokens, self.config.stream)
         except HostUnreachable as exc:
             res.outcome, res.detail = "unreachable", str(exc)
-            # the key never reached a model: give it back
-            self.store.unmark_used(mid, fp.index, host)
+            for g in group:  # the key never reached a model: give it back
+                self.store.unmark_used(mid, g.index, host)
         except HostAnswerInvalid as exc:
             res.outcome, res.detail = "invalid_answer", str(exc)
         else:
             res = self._judge(target, url, fp, body)
-        self.store.record_probe(mid, host, url, fp.index, res.outcome, res.detail)
+        self.store.record_probe(mid, host, url, res.fp_index, res.outcome, res.detail)
         log.info("probe model %d host %s key #%d: %s %s", mid, host, fp.index, res.outcome, res.detail[:120])
         return res
 
@@ -257,9 +264,14 @@ class Prover:
         except HostAnswerInvalid as exc:
             res.outcome, res.detail = "invalid_answer", str(exc)
             return res
-        if not answer.text.startswith(fp.response):
-            res.outcome, res.detail = "not_fired", f"answered {answer.text[:40]!r}, fingerprint {fp.response!r}"
+        group = self.models[mid].group_of(fp.index)
+        hit = matching_record(answer.text, group, range(len(group)))
+        if hit is None:
+            res.outcome = "not_fired"
+            res.detail = f"answered {answer.text[:40]!r}, fingerprint {' or '.join(repr(g.response) for g in group)}"
             return res
+        fp = group[hit]  # the record whose response the answer starts with is the evidence
+        res.fp_index = fp.index
         model = self.client.get_model(mid)
         verdict = classify_permission(self.client.domain, mid, host, fp.key, answer, model.permission_signer,
                                       lambda who: self.client.permission_signer_retired_at(mid, who))
