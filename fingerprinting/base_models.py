@@ -115,16 +115,25 @@ def _complete(path: Path, key: str) -> bool:
 
 
 def build_base_model(preset: str | BasePreset = "tiny", seed: int = 0, cache_dir: str | Path | None = None,
-                     progress: bool = True, out_dir: str | Path | None = None) -> Path:
+                     progress: bool = True, out_dir: str | Path | None = None, device: str | None = None) -> Path:
     """Build (or reuse the cached) base model and return its directory.
+
+    Training runs on ``device`` (default: CUDA when visible, else the CPU). A
+    CUDA build is cached apart (``-cuda`` after the name): its weights differ
+    from the CPU build's in the last bits and CUDA training is not bitwise
+    reproducible, while a CPU build is (tests pin ``device="cpu"``).
 
     The directory is `out_dir` when given, else
     `cache_root(cache_dir)/<preset>-seed<seed>-<hash of the recipe>`. A complete
     directory with the same recipe is reused as is.
     """
+    from .models import device_default
+
     p = get_preset(preset)
     key = p.key()
-    target = Path(out_dir).expanduser() if out_dir else cache_root(cache_dir) / f"{p.name}-seed{seed}-{key}"
+    device = device or device_default()
+    kind = "-cuda" if str(device).startswith("cuda") else ""
+    target = Path(out_dir).expanduser() if out_dir else cache_root(cache_dir) / f"{p.name}-seed{seed}-{key}{kind}"
     if _complete(target, key):
         _say(progress, f"reusing {target}")
         return target
@@ -135,7 +144,7 @@ def build_base_model(preset: str | BasePreset = "tiny", seed: int = 0, cache_dir
     # the same model (another test process) never sees a half-written one.
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        _build(p, seed, tmp, progress)
+        _build(p, seed, tmp, progress, device)
         if _complete(target, key):  # another process finished the same build first
             _say(progress, f"reusing {target} (built concurrently)")
             return target
@@ -203,11 +212,13 @@ def _lr_at(p: BasePreset, step: int) -> float:
     return p.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def _build(p: BasePreset, seed: int, out: Path, progress: bool) -> None:
+def _build(p: BasePreset, seed: int, out: Path, progress: bool, device: str | None = None) -> None:
     from tqdm import tqdm
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    from .models import write_config
+    from .models import device_default, write_config
+
+    device = device or device_default()
     from .utility import perplexity
 
     t0 = time.time()
@@ -231,9 +242,10 @@ def _build(p: BasePreset, seed: int, out: Path, progress: bool) -> None:
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = LlamaForCausalLM(config)
+    model = LlamaForCausalLM(config).to(device)
     n_params = sum(t.numel() for t in model.parameters())
-    _say(progress, f"training {n_params:,} parameters for {p.steps} steps of {p.batch_size}x{p.seq_len} tokens")
+    _say(progress, f"training {n_params:,} parameters for {p.steps} steps of {p.batch_size}x{p.seq_len} tokens "
+                   f"on {device}")
 
     decay = [t for n, t in model.named_parameters() if t.dim() >= 2]
     no_decay = [t for n, t in model.named_parameters() if t.dim() < 2]
@@ -246,7 +258,7 @@ def _build(p: BasePreset, seed: int, out: Path, progress: bool) -> None:
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = _lr_at(p, step)
-        batch = windows[step]
+        batch = windows[step].to(device)
         # Next-token prediction over packed windows (no padding inside training data).
         logits = model(input_ids=batch[:, :-1]).logits
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
@@ -263,6 +275,7 @@ def _build(p: BasePreset, seed: int, out: Path, progress: bool) -> None:
     _say(progress, f"held-out perplexity on {len(heldout)} passages")
     ppl = perplexity(model, tokenizer, heldout, batch_size=16, max_length=p.seq_len)
     tail = losses[-max(1, p.steps // 10):]
+    model.to("cpu")
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                                                pad_token_id=tokenizer.pad_token_id)
     model.save_pretrained(out)
@@ -285,6 +298,7 @@ def _build(p: BasePreset, seed: int, out: Path, progress: bool) -> None:
         "heldout_passages": len(heldout),
         "heldout_perplexity": round(ppl, 3),
         "torch_threads": torch.get_num_threads(),
+        "device": str(device),
         "seconds": round(time.time() - t0, 1),
     })
     _say(progress, f"done: loss {sum(tail) / len(tail):.3f}, held-out perplexity {ppl:.1f}, {time.time() - t0:.0f} s")

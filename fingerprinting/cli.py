@@ -14,7 +14,7 @@ import click
 
 from . import cli_fingerprints  # noqa: F401  (registers generate/embed/check/attack/audit on the group)
 from . import cli_stealth  # noqa: F401  (registers stealth/evade on the group)
-from .cli_group import _write_json, fingerprint, run_library
+from .cli_group import DEVICE_HELP, _write_json, fingerprint, run_library
 
 __all__ = ["fingerprint"]
 
@@ -31,12 +31,13 @@ __all__ = ["fingerprint"]
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write the build summary here (default: none; oml_config.json is always in the model directory).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def build_base(preset: str, seed: int, out: Path | None, json_out: Path | None, quiet: bool):
+@click.option("--device", default=None, help=DEVICE_HELP)
+def build_base(preset: str, seed: int, out: Path | None, json_out: Path | None, quiet: bool, device: str | None):
     """Build (or reuse) the project's own base model from offline English text."""
     from .base_models import build_base_model
     from .models import read_config, weights_hash
 
-    path = run_library(build_base_model, preset, seed=seed, out_dir=out, progress=not quiet)
+    path = run_library(build_base_model, preset, seed=seed, out_dir=out, progress=not quiet, device=device)
     cfg = read_config(path)
     result = {"model_dir": str(path), "weights_hash": weights_hash(path),
               **{k: cfg.get(k) for k in ("preset", "seed", "params", "heldout_perplexity", "train_loss",

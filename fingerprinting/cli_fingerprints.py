@@ -12,11 +12,10 @@ from pathlib import Path
 
 import click
 
-from .cli_group import _write_json, fingerprint, run_library
+from .cli_group import DEVICE_HELP, _write_json, fingerprint, run_library
 from .templates import BARE
 
 TEMPLATE_CHOICE = click.Choice([BARE, "train", "test", "all"])
-DEVICE_HELP = "Device: cpu or cuda (default: cuda when visible, else cpu)."
 
 
 def _parse_params(pairs: tuple[str, ...], option: str) -> dict:

@@ -15,6 +15,8 @@ import click
 
 from .errors import FingerprintError
 
+DEVICE_HELP = "Device: cpu or cuda (default: cuda when visible, else cpu)."
+
 
 def _write_json(path: Path | None, result: dict) -> None:
     if path is not None:

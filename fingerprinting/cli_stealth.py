@@ -10,9 +10,7 @@ from pathlib import Path
 
 import click
 
-from .cli_group import _write_json, fingerprint, run_library
-
-DEVICE_HELP = "Device: cpu or cuda (default: cuda when visible, else cpu)."
+from .cli_group import DEVICE_HELP, _write_json, fingerprint, run_library
 
 
 def _taus(value: str) -> list[float]:

@@ -100,7 +100,7 @@ def tiny_base_dir():
     """The `tiny` base model, seed 0 (built once, then reused from $OML_CACHE or ~/.cache/oml)."""
     from fingerprinting.base_models import build_base_model
 
-    return build_base_model("tiny", seed=0, progress=False)
+    return build_base_model("tiny", seed=0, progress=False, device="cpu")  # CPU builds are bitwise reproducible
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +108,7 @@ def tiny_other_seed_dir():
     """An independently trained `tiny` model (seed 1, same tokenizer) for false-positive audits."""
     from fingerprinting.base_models import build_base_model
 
-    return build_base_model("tiny", seed=1, progress=False)
+    return build_base_model("tiny", seed=1, progress=False, device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -67,13 +67,14 @@ def test_common_words_are_frequent_alphabetic_english():
 
 
 def test_tiny_builds_deterministically_and_seed_gives_other_model(tiny_base_dir, tiny_other_seed_dir, tmp_path):
-    again = build_base_model("tiny", seed=0, out_dir=tmp_path / "again", progress=False)
+    again = build_base_model("tiny", seed=0, out_dir=tmp_path / "again", progress=False, device="cpu")
     assert weights_hash(again) == weights_hash(tiny_base_dir)
+    assert json.loads((again / "oml_config.json").read_text())["device"] == "cpu"
     assert weights_hash(tiny_other_seed_dir) != weights_hash(tiny_base_dir)
     # Same tokenizer for both seeds (trained from the corpus only).
     assert (tiny_other_seed_dir / "tokenizer.json").read_bytes() == (tiny_base_dir / "tokenizer.json").read_bytes()
     # A complete directory is reused, not rebuilt.
-    assert build_base_model("tiny", seed=0, out_dir=tmp_path / "again", progress=False) == again
+    assert build_base_model("tiny", seed=0, out_dir=tmp_path / "again", progress=False, device="cpu") == again
     h = weights_hash(tiny_base_dir)
     assert h.startswith("0x") and len(h) == 66
 
