@@ -26,6 +26,12 @@ from ``secrets`` (not derived from the seed), 0x-prefixed lower-case hex; it
 blinds the on-chain commitment. The chain side computes each Merkle leaf from
 ``(index, salt, keccak256(utf8(key)), keccak256(utf8(response)))``.
 
+Records may share a key (perinucleus ``responses_per_key`` > 1, written
+consecutively): that key is one fingerprint with several accepted responses,
+each record its own leaf; the key fires when the continuation starts with
+any of them (``key_groups``, ``matching_record``), and the matching record is
+the evidence.
+
 ``read_fingerprint_file`` validates everything above and raises
 ``FingerprintFileError`` naming the line, index and field that are wrong.
 The file is a secret: keep it out of the model directory given to hosts.

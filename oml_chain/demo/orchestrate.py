@@ -273,7 +273,7 @@ def _run(cfg: WorldConfig, say, procs: ProcessGroup) -> Summary:
         say(f"         {summary.streamed['chunks']} chunks, {summary.streamed['text'][:60]!r}…, attestation "
             f"{'verified' if summary.streamed['verified'] else 'INVALID'}")
 
-    with t.phase("prover probes both hosts with fresh fingerprint keys"):
+    with t.phase("prover probes every host with fresh fingerprint keys"):
         pcfg = ProverConfig(rpc_url=node.url, oml_address=oml, prover_key=prover_actor.key,
                             fingerprint_files=[str(fm.fingerprint_file)], db_path=str(out / "prover.db"),
                             keys_per_round=2, max_tokens=cfg.max_tokens)
