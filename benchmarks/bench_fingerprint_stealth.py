@@ -35,8 +35,8 @@ fine-tuning attacks, for one and two responses per key.
 Writes benchmarks/results/fingerprint_stealth.json (merged per preset, so
 `--preset tiny` and `--preset demo` can run separately) and redraws
 fingerprint_stealth.png. Run:
-`python benchmarks/bench_fingerprint_stealth.py --preset tiny` (about 2 min
-on 2 cores), `--preset demo` (about 10 min).
+`.venv/bin/python benchmarks/bench_fingerprint_stealth.py --preset tiny` (about
+4 min on 2 cores), `--preset demo` (about 15 min); `--skip stealth|evasion|pairs`.
 """
 
 from __future__ import annotations

@@ -49,8 +49,6 @@ class CheckResult:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-
-
 def resolve_templates(templates: str | Sequence[str]) -> list[str]:
     """"bare", "train", "test", "all" or a list of template names -> names (bare first)."""
     known = all_templates()
