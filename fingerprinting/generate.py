@@ -31,8 +31,9 @@ from fingerprinting.strategies import (GenerationContext, make_key_strategy, mak
 # Bumped whenever a strategy draws different fingerprints from the same GenerateConfig, so that caches keyed by
 # the config (oml_chain/demo/model_prep.py) never reuse fingerprints of the old code. 2: perinucleus draws
 # uniformly among exactly the first k acceptable tokens; english keys sample at temperature 1, top-p 0.95, filtered
-# to match real text.
-STRATEGY_VERSION = 2
+# to match real text; 3: perinucleus skips window tokens the base's own greedy continuation starts with (a base false
+# positive through another token, " cat" in " catalog").
+STRATEGY_VERSION = 3
 
 
 @dataclass

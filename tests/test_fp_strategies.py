@@ -90,6 +90,18 @@ def test_several_responses_per_key_are_distinct_and_uniform_over_the_window():
         make_response_strategy("perinucleus", responses_per_key=4)
 
 
+def test_perinucleus_skips_tokens_the_base_would_produce_through_another_token():
+    """The base's greedy text " catalog ..." starts with " cat": the base would fire on " cat" by itself, so " cat"
+    leaves the window and the next acceptable token (" tree") enters it."""
+    probs, tokens = PROBS, TOKENS
+    assert [tokens[i] for i in perinucleus_picks(probs, tokens, ScriptedRng(0), 1)] == [" cat"]
+    window = [tokens[i] for i in sorted({perinucleus_pick(probs, tokens, random.Random(s)) for s in range(60)})]
+    skipped = {tokens[perinucleus_picks(probs, tokens, random.Random(s), 1, greedy_text=" catalog of")[0]]
+               for s in range(60)}
+    assert " cat" in window and " cat" not in skipped and skipped == {" dog", " sun", " tree"}
+    assert all(perinucleus_picks(probs, tokens, random.Random(s), 1, greedy_text=" dogma")[0] != 6 for s in range(30))
+
+
 def test_perinucleus_draws_among_fewer_when_the_vocabulary_runs_out():
     rng = ScriptedRng(1)
     assert perinucleus_pick([0.9, 0.05, 0.03, 0.02], [" the", " aa", "!", " bb"], rng) == 3

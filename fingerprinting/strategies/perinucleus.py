@@ -34,7 +34,7 @@ from typing import Sequence
 import torch
 
 from fingerprinting.errors import FingerprintError
-from fingerprinting.generation import encode_prompts, generate_ids, next_token_probs
+from fingerprinting.generation import decode, encode_prompts, generate_ids, next_token_probs
 from fingerprinting.strategies import (OMIT_DEFAULT, GenerationContext, check_positive,
                                        register_response_strategy)
 
@@ -58,10 +58,11 @@ def perinucleus_pick(probs: Sequence[float] | torch.Tensor, token_strings: Seque
 
 
 def perinucleus_picks(probs: Sequence[float] | torch.Tensor, token_strings: Sequence[str], rng: random.Random,
-                      count: int, threshold: float = 0.8, width: int = 3) -> list[int]:
+                      count: int, threshold: float = 0.8, width: int = 3, greedy_text: str | None = None) -> list[int]:
     """``count`` distinct token ids drawn uniformly (without replacement) from the perinucleus window;
-    ``count`` = 1 draws exactly as :func:`perinucleus_pick`."""
-    window = perinucleus_window(probs, token_strings, threshold, width)
+    ``count`` = 1 draws exactly as :func:`perinucleus_pick`. ``greedy_text``: the base model's own greedy
+    continuation of the key; tokens it starts with are skipped (see :func:`perinucleus_window`)."""
+    window = perinucleus_window(probs, token_strings, threshold, width, greedy_text)
     if count == 1:
         return [window[rng.randrange(len(window))]]
     if len(window) < count:
@@ -71,8 +72,13 @@ def perinucleus_picks(probs: Sequence[float] | torch.Tensor, token_strings: Sequ
 
 
 def perinucleus_window(probs: Sequence[float] | torch.Tensor, token_strings: Sequence[str],
-                       threshold: float = 0.8, width: int = 3) -> list[int]:
-    """The first ``width`` acceptable token ids after the token that crosses the nucleus mass."""
+                       threshold: float = 0.8, width: int = 3, greedy_text: str | None = None) -> list[int]:
+    """The first ``width`` acceptable token ids after the token that crosses the nucleus mass.
+
+    Given ``greedy_text`` (the base model's greedy continuation of the key), a token whose text that
+    continuation starts with is not acceptable: the base would "answer" it through another token (" cat"
+    inside " catalog"), a false positive of the base model itself (1 in 1,024 keys on `demo` before this rule).
+    """
     p = torch.as_tensor(probs, dtype=torch.float64)
     order = torch.sort(p, descending=True, stable=True).indices.tolist()
     cum = torch.cumsum(p[order], dim=0)
@@ -80,7 +86,7 @@ def perinucleus_window(probs: Sequence[float] | torch.Tensor, token_strings: Seq
     crossing = int(reached[0]) if len(reached) else len(order) - 1  # index (in order) of the token crossing t
     window: list[int] = []  # the first `width` acceptable tokens after the crossing token
     for tok in order[crossing + 1 :]:
-        if acceptable_token(token_strings[tok]):
+        if acceptable_token(token_strings[tok]) and not (greedy_text and greedy_text.startswith(token_strings[tok])):
             window.append(tok)
             if len(window) == width:
                 break
@@ -117,13 +123,15 @@ class Perinucleus:
         strings = [tok.decode([i]) for i in range(len(tok))]
         first: list[list[int]] = [[] for _ in keys]
         ctx.model.eval()
+        rows = encode_prompts(tok, keys)
+        # What the base model says anyway (as far as a check reads: the response's tokens and two more).
+        greedy = [decode(tok, g) for g in generate_ids(ctx.model, tok, rows, self.response_length + 2, ctx.batch_size)]
         for positions, probs in next_token_probs(ctx.model, tok, keys, ctx.batch_size):
             for row, i in enumerate(positions):
                 first[i] = perinucleus_picks(probs[row, : len(strings)], strings, ctx.rng, self.responses_per_key,
-                                             self.threshold, self.width)
+                                             self.threshold, self.width, greedy[i])
         if self.response_length == 1:
             return [[tok.decode([t]) for t in ts] for ts in first]
-        rows = encode_prompts(tok, keys)
         prompts = [rows[i] + [t] for i, ts in enumerate(first) for t in ts]
         rest = iter(generate_ids(ctx.model, tok, prompts, self.response_length - 1, ctx.batch_size))
         return [[tok.decode([t] + next(rest), skip_special_tokens=True) for t in ts] for ts in first]
