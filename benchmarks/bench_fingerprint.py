@@ -16,8 +16,10 @@ with its own --out, and be merged afterwards: `--merge a.json b.json` adds
 their seed runs (and runs nothing unless --only names rows).
 
 Variants: "noreg" (no regularizer), "reg" (benign mixing 0.5 + prompt
-augmentation), "kl" (reg + KL self-distillation β = 1: the library's default
-recipe), "adv" (reg + adversarial training). Benign passages are 128 tokens.
+augmentation), "kl" (reg + KL self-distillation β = 1, the library's default
+β; the recipe to use for many fingerprints: `oml fingerprint embed
+--mixing-ratio 0.5 --prompt-augmentation 1`), "adv" (reg + adversarial
+training). Benign passages are 128 tokens.
 
 Fingerprint sets: one set of 1024 per strategy (4096 for the stretch row),
 generated once with seed 0 and cached under the base model's weights hash and
@@ -58,7 +60,7 @@ from fingerprinting.check import check_fingerprints  # noqa: E402
 from fingerprinting.data import load_corpus  # noqa: E402
 from fingerprinting.embed import EmbedConfig, embed  # noqa: E402
 from fingerprinting.fpfile import read_fingerprint_file, write_fingerprint_file  # noqa: E402
-from fingerprinting.generate import GenerateConfig, generate_fingerprint_file  # noqa: E402
+from fingerprinting.generate import STRATEGY_VERSION, GenerateConfig, generate_fingerprint_file  # noqa: E402
 from fingerprinting.models import load_model, weights_hash  # noqa: E402
 from fingerprinting.strategies import make_key_strategy, make_response_strategy, strategy_params  # noqa: E402
 from fingerprinting.utility import mean_kl, perplexity  # noqa: E402
@@ -101,6 +103,8 @@ QUICK = dict(preset="tiny", n_max=64, runs=[("perinucleus", 16, "reg"), ("perinu
              epochs=20, lr=3e-3, attack_steps=10, ppl=20, seeds=1)  # lr and epochs that embed N = 16 in tiny
 CACHE = Path.home() / ".cache" / "oml" / "bench-fingerprints"
 CACHE_VERSION = 2  # 2: keyed by the base weights hash; perinucleus draws among the first k acceptable tokens
+# Sets are also keyed by generate.STRATEGY_VERSION (3: perinucleus skips tokens the base's greedy text starts with);
+# the 3-seed results in benchmarks/results/fingerprint.json were measured on version-2 sets (see its notes).
 RESULTS = ROOT / "benchmarks" / "results"
 # Metrics averaged over seeds (mean in the row, standard deviation in <name>_sd).
 METRICS = ("accuracy", "heldout_template_accuracy", "ppl_ratio", "kl_to_base", "persistence",
@@ -108,7 +112,9 @@ METRICS = ("accuracy", "heldout_template_accuracy", "ppl_ratio", "kl_to_base", "
            "embed_seconds", "attack_seconds", "seconds")
 FP_BASE_NOTE = ("perinucleus: the response is drawn outside the base's nucleus, never its greedy token, so the "
                 "base audit fires only when the base's greedy text starts with the response text through another "
-                "token; ~0 by construction, uninformative; the independent model's rate carries the claim")
+                "token (the version-2 demo set: key 1011, response ' ha', base greedy ' have not': 1/1024); since "
+                "STRATEGY_VERSION 3 the generator skips such tokens, so fp_base = 0 by construction, uninformative; "
+                "the independent model's rate carries the claim")
 
 
 def run_name(strategy: str, n: int, variant: str) -> str:
@@ -152,7 +158,8 @@ def fingerprint_file(base: Path, strategy: str, n: int, n_max: int, preset: str)
     size = max(n, n_max)
     base_hash = weights_hash(base)
     settings = generation_settings(strategy, size)
-    full = CACHE / f"v{CACHE_VERSION}-{preset}-{base_hash[2:14]}-{strategy}-g{GEN_SEED}-{size}.jsonl"
+    strategies = "" if STRATEGY_VERSION == 2 else f"-s{STRATEGY_VERSION}"  # version-2 sets keep their old names
+    full = CACHE / f"v{CACHE_VERSION}{strategies}-{preset}-{base_hash[2:14]}-{strategy}-g{GEN_SEED}-{size}.jsonl"
     if not _cached_set_matches(full, base_hash, settings):
         keys, responses = STRATEGIES[strategy]
         tmp = full.with_suffix(".tmp")
@@ -218,7 +225,8 @@ def one_run(ctx: Context, strategy: str, n: int, variant: str, epochs: int, atta
     keys, responses = STRATEGIES[strategy]
     return {
         "name": run_name(strategy, n, variant), "seed": seed, "strategy": strategy, "key_strategy": keys,
-        "response_strategy": responses, "n": n, "variant": variant, "regularized": variant != "noreg",
+        "response_strategy": responses, "strategy_version": STRATEGY_VERSION,  # absent in older runs: 2
+        "n": n, "variant": variant, "regularized": variant != "noreg",
         "averaging": cfg.averaging_lambda, "averaging_every_steps": cfg.averaging_every_steps,
         "mixing": cfg.mixing_ratio, "kl_weight": cfg.kl_weight, "benign_max_length": cfg.benign_max_length,
         "prompt_augmentation": cfg.prompt_augmentation,
