@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import platform
 import statistics
@@ -161,6 +162,7 @@ def fingerprint_file(base: Path, strategy: str, n: int, n_max: int, preset: str)
     strategies = "" if STRATEGY_VERSION == 2 else f"-s{STRATEGY_VERSION}"  # version-2 sets keep their old names
     full = CACHE / f"v{CACHE_VERSION}{strategies}-{preset}-{base_hash[2:14]}-{strategy}-g{GEN_SEED}-{size}.jsonl"
     if not _cached_set_matches(full, base_hash, settings):
+        print(f"[bench-fingerprint] generating {full.name} (no matching cached set)", flush=True)
         keys, responses = STRATEGIES[strategy]
         tmp = full.with_suffix(".tmp")
         generate_fingerprint_file(base, tmp, GenerateConfig(n=size, key_strategy=keys, response_strategy=responses,
@@ -206,6 +208,8 @@ def one_run(ctx: Context, strategy: str, n: int, variant: str, epochs: int, atta
     fp_path = fingerprint_file(ctx.base_dir, strategy, n, n_max, preset)
     full = fingerprint_file(ctx.base_dir, strategy, max(n, n_max), n_max, preset)
     _, fps = read_fingerprint_file(fp_path)
+    # Which (key, response) pairs this run embedded (salts aside): rows are comparable only on the same set.
+    set_hash = hashlib.sha256(json.dumps([[f.key, f.response] for f in fps]).encode()).hexdigest()[:12]
     cfg = embed_config(variant, epochs, seed, lr)
     with tempfile.TemporaryDirectory(prefix="oml-bench-fp-") as tmp:
         res = embed(ctx.base_dir, fp_path, tmp, cfg)
@@ -226,6 +230,7 @@ def one_run(ctx: Context, strategy: str, n: int, variant: str, epochs: int, atta
     return {
         "name": run_name(strategy, n, variant), "seed": seed, "strategy": strategy, "key_strategy": keys,
         "response_strategy": responses, "strategy_version": STRATEGY_VERSION,  # absent in older runs: 2
+        "fingerprint_set": set_hash,
         "n": n, "variant": variant, "regularized": variant != "noreg",
         "averaging": cfg.averaging_lambda, "averaging_every_steps": cfg.averaging_every_steps,
         "mixing": cfg.mixing_ratio, "kl_weight": cfg.kl_weight, "benign_max_length": cfg.benign_max_length,
