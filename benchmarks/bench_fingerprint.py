@@ -301,7 +301,10 @@ def evaluate_targets(runs: list[dict], n: int = 1024) -> dict:
     return out
 
 
-def plot(runs: list[dict], path: Path) -> None:
+V1_RESULTS = RESULTS / "fingerprint_v1.json"  # the v1 benchmark (one seed, 32-token benign passages): grey context
+
+
+def plot(runs: list[dict], path: Path, reference: list[dict] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -314,6 +317,12 @@ def plot(runs: list[dict], path: Path) -> None:
               ("persistence_paper_lr", f"persistence after the attack at lr {ATTACK_PAPER_LR:g} (paper)")]
     seeds = max((len(r.get("seeds", [0])) for r in runs), default=1)
     for ax, (field, title) in zip(axes, panels):
+        for strategy, marker in (("perinucleus", "o"), ("english_random", "s"), ("random_tokens", "^")):
+            pts = sorted((r["n"], r[field]) for r in reference or []
+                         if r["strategy"] == strategy and r.get(field) is not None and r.get("variant", "reg") == "reg")
+            if pts:
+                ax.plot(*zip(*pts), ":" + marker, color=colors[strategy], alpha=0.3, ms=4,
+                        label=f"{strategy} (v1: one seed, benign 32 tokens, no KL)")
         for strategy, color in colors.items():
             for variant, style, label in (("reg", "-o", "regularized"), ("kl", "--s", "regularized + KL")):
                 pts = sorted((r["n"], r[field], r.get(field + "_sd") or 0.0) for r in runs
@@ -390,8 +399,9 @@ def main(argv: list[str] | None = None) -> dict:
         runs_cfg += STRETCH
     seeds = args.seeds or seeds
     out = args.out or RESULTS / ("fingerprint_quick.json" if args.quick else "fingerprint.json")
+    reference = json.loads(V1_RESULTS.read_text())["runs"] if V1_RESULTS.is_file() and not args.quick else None
     if args.replot:
-        plot(json.loads(out.read_text())["runs"], out.with_suffix(".png"))
+        plot(json.loads(out.read_text())["runs"], out.with_suffix(".png"), reference)
         return {}
     known = {run_name(*r) for r in runs_cfg}
     for name in args.only or []:
@@ -445,14 +455,14 @@ def main(argv: list[str] | None = None) -> dict:
             doc["targets"] = evaluate_targets(doc["runs"], N_MAX if not args.quick else max(r[1] for r in runs_cfg))
             doc["total_seconds"] = round(time.perf_counter() - t_start, 1)
             out.write_text(json.dumps(doc, indent=2) + "\n")
-            plot(doc["runs"], out.with_suffix(".png"))
+            plot(doc["runs"], out.with_suffix(".png"), reference)
             print(table([doc["seed_runs"][-1]]).splitlines()[-1], flush=True)
     doc["runs"] = aggregate_runs(doc["seed_runs"], order)
     if args.merge:
         doc["targets"] = evaluate_targets(doc["runs"], N_MAX if not args.quick else max(r[1] for r in runs_cfg))
         doc["merged_from"] = [str(p) for p in args.merge]
         out.write_text(json.dumps(doc, indent=2) + "\n")
-        plot(doc["runs"], out.with_suffix(".png"))
+        plot(doc["runs"], out.with_suffix(".png"), reference)
     print(table(doc["runs"]))
     print(json.dumps(doc.get("targets", {}), indent=1))
     print(f"total {time.perf_counter() - t_start:.0f} s; wrote {out} and {out.with_suffix('.png')}")
