@@ -59,10 +59,13 @@ class FingerprintCommitment:
 
         return tuple(tuple(self.fingerprints[i] for i in g) for g in key_groups(self.fingerprints))
 
+    @cached_property
+    def _group_by_key(self) -> dict[str, tuple[CommittedFingerprint, ...]]:
+        return {g[0].key: g for g in self.key_groups}
+
     def group_of(self, index: int) -> tuple[CommittedFingerprint, ...]:
         """The records sharing the key of record ``index`` (itself included)."""
-        key = self.get(index).key
-        return next(g for g in self.key_groups if g[0].key == key)
+        return self._group_by_key[self.get(index).key]
 
 
 def leaf_of(index: int, salt: bytes, key: str, response: str) -> FingerprintLeaf:
